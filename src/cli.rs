@@ -1,0 +1,201 @@
+//! The `mailslotfs` command line: options, their parsing, and the mount(8)
+//! style `-o` list that the mount helper and /etc/fstab pass.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser};
+
+use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
+
+#[derive(Parser, Debug, Clone, PartialEq)]
+#[command(
+    name = "mailslotfs",
+    version,
+    about = "Mount Windows-style mailslots: one process creates a slot and alone reads it, \
+             any process writes whole messages into it.",
+    after_help = "Exit status: 0 once the mount is ready (or, with --foreground, after a clean \
+                  unmount); 1 when the mount cannot be made (the reason is printed).\n\
+                  Sizes take suffixes (424, 64KiB, 1M); timeouts are `forever`, milliseconds \
+                  (1500) or with a unit (2s, 500ms).\n\
+                  See README.md and docs/ for the mapping of the Windows mailslot calls."
+)]
+pub struct Options {
+    /// Directory to mount on (empty; usually /mailslot).
+    pub mountpoint: PathBuf,
+
+    /// Stay attached to the terminal and log to stderr instead of syslog.
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+
+    /// Default largest message of a new slot; 0 means the largest the mount can carry.
+    #[arg(long, value_parser = parse_size, default_value = "0")]
+    pub max_message_size: usize,
+
+    /// Default read timeout of a new slot: `forever` or a duration.
+    #[arg(long, value_parser = parse_timeout, default_value = "forever")]
+    pub read_timeout: Timeout,
+
+    /// Bytes one slot may hold queued (each message counts 4 bytes more than its length).
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_QUEUED_BYTES)]
+    pub max_queued_bytes: usize,
+
+    /// Bytes all slots of the mount may hold together.
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_TOTAL_BYTES)]
+    pub max_total_bytes: usize,
+
+    /// Let every user of the machine use the mount (the kernel checks permissions).
+    #[arg(long)]
+    pub allow_other: bool,
+
+    /// Threads serving FUSE requests. With 1 (the default) the daemon sees
+    /// requests in the order the kernel queued them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
+
+    /// Mount options, comma-separated, as mount(8) passes them: allow_other,
+    /// max_message_size=N, read_timeout=T, max_queued_bytes=N, max_total_bytes=N, threads=N.
+    #[arg(short = 'o', value_name = "OPTIONS")]
+    pub options: Vec<String>,
+
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Less log output (-q warnings only, -qq errors only).
+    #[arg(short, long, action = ArgAction::Count)]
+    pub quiet: u8,
+}
+
+/// A read timeout; `None` waits forever.
+pub type Timeout = Option<Duration>;
+
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let n = parse_size::Config::new()
+        .with_binary()
+        .parse_size(s.trim())
+        .map_err(|e| format!("{s:?} is not a size ({e})"))?;
+    usize::try_from(n).map_err(|_| format!("{s:?} is too large"))
+}
+
+pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
+    let s = s.trim();
+    if s == "forever" || s == "-1" {
+        return Ok(None);
+    }
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(Some(Duration::from_millis(ms)));
+    }
+    humantime::parse_duration(s)
+        .map(Some)
+        .map_err(|e| format!("{s:?} is not `forever` or a duration ({e})"))
+}
+
+/// Options mount(8) passes on that mean nothing to a mailslot mount.
+const IGNORED: &[&str] = &[
+    "rw", "defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev", "dev", "nodev", "suid",
+    "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "strictatime", "nodiratime", "async", "sync",
+    "default_permissions",
+];
+
+impl Options {
+    /// Folds the `-o` lists into the options they name.
+    pub fn apply_mount_options(&mut self) -> Result<(), String> {
+        for list in std::mem::take(&mut self.options) {
+            for opt in list.split(',').filter(|o| !o.is_empty()) {
+                self.apply_one(opt)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_one(&mut self, opt: &str) -> Result<(), String> {
+        let (key, value) = match opt.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (opt, None),
+        };
+        let need = || value.ok_or_else(|| format!("mount option {key} needs a value ({key}=...)"));
+        match key {
+            "allow_other" => self.allow_other = true,
+            "foreground" => self.foreground = true,
+            "max_message_size" => self.max_message_size = parse_size(need()?)?,
+            "read_timeout" => self.read_timeout = parse_timeout(need()?)?,
+            "max_queued_bytes" => self.max_queued_bytes = parse_size(need()?)?,
+            "max_total_bytes" => self.max_total_bytes = parse_size(need()?)?,
+            "threads" => {
+                self.threads = need()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("threads={} is not a number from 1 to 64", value.unwrap_or("")))?
+            }
+            "ro" => return Err("a mailslot mount cannot be read-only".into()),
+            k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {}
+            _ => return Err(format!("unknown mount option {opt:?}")),
+        }
+        Ok(())
+    }
+
+    /// The log level the -v/-q counts ask for.
+    pub fn log_level(&self) -> log::LevelFilter {
+        use log::LevelFilter::*;
+        match i16::from(self.verbose) - i16::from(self.quiet) {
+            i16::MIN..=-2 => Error,
+            -1 => Warn,
+            0 => Info,
+            1 => Debug,
+            _ => Trace,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Options {
+        let mut o = Options::try_parse_from(std::iter::once("mailslotfs").chain(args.iter().copied())).unwrap();
+        o.apply_mount_options().unwrap();
+        o
+    }
+
+    #[test]
+    fn defaults() {
+        let o = parse(&["/mailslot"]);
+        assert_eq!(o.max_message_size, 0);
+        assert_eq!(o.read_timeout, None);
+        assert_eq!(o.max_queued_bytes, 64 << 20);
+        assert!(!o.allow_other && !o.foreground);
+        assert_eq!(o.threads, 1);
+        assert_eq!(o.log_level(), log::LevelFilter::Info);
+    }
+
+    #[test]
+    fn sizes_and_timeouts() {
+        let o = parse(&["--max-message-size", "424", "--read-timeout", "1500", "--max-queued-bytes", "1MiB", "m"]);
+        assert_eq!(o.max_message_size, 424);
+        assert_eq!(o.read_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(o.max_queued_bytes, 1 << 20);
+        assert_eq!(parse_timeout("2s"), Ok(Some(Duration::from_secs(2))));
+        assert!(parse_timeout("soon").is_err());
+        assert!(parse_size("lots").is_err());
+    }
+
+    #[test]
+    fn mount_option_list() {
+        let o = parse(&["-o", "rw,nosuid,allow_other,read_timeout=0,max_queued_bytes=4096,x-systemd.after=x", "m"]);
+        assert!(o.allow_other);
+        assert_eq!(o.read_timeout, Some(Duration::ZERO));
+        assert_eq!(o.max_queued_bytes, 4096);
+        for bad in ["ro", "bogus", "threads=0", "threads", "max_message_size=huge"] {
+            let mut o = Options::try_parse_from(["mailslotfs", "-o", bad, "m"]).unwrap();
+            assert!(o.apply_mount_options().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn verbosity() {
+        assert_eq!(parse(&["-vv", "m"]).log_level(), log::LevelFilter::Trace);
+        assert_eq!(parse(&["-q", "m"]).log_level(), log::LevelFilter::Warn);
+    }
+}

@@ -1,0 +1,710 @@
+//! The mailslot namespace: directories, slots, open handles, and every
+//! operation the filesystem offers, in terms that know nothing of FUSE.
+//!
+//! Lock order: a directory's entries before its child's; a slot's own lock
+//! is never held while taking a directory lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use dashmap::DashMap;
+use parking_lot::{Mutex, RwLock};
+
+use super::error::{Error, Result};
+use super::limits::Limits;
+use super::monitor::Monitor;
+use super::names;
+use super::slot::{Accounting, Readiness, Slot, SlotInfo, Waker};
+use super::xattr::{self, Attribute};
+
+pub type Ino = u64;
+pub type Fh = u64;
+pub const ROOT: Ino = 1;
+
+/// Spellings of one name remembered for cache invalidation.
+const MAX_SPELLINGS: usize = 8;
+/// First directory cookie after `.` (1) and `..` (2).
+const FIRST_COOKIE: u64 = 3;
+
+/// Who is asking: from the request, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    /// Thread id of the caller (0 when not visible to the daemon).
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Directory,
+    Slot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: Ino,
+    pub kind: Kind,
+    /// Bytes queued, for a slot.
+    pub size: u64,
+    pub blocks: u64,
+    /// Permission bits, sticky bit included.
+    pub perm: u16,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: SystemTime,
+    /// For a slot: its last message.
+    pub mtime: SystemTime,
+    /// For a slot: its creation.
+    pub ctime: SystemTime,
+    pub crtime: SystemTime,
+}
+
+/// Changes asked of `setattr`; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatFs {
+    pub block_size: u32,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub files: u64,
+    pub files_free: u64,
+    pub name_max: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The creator's open file description: the only one that reads.
+    Server { writable: bool },
+    Client,
+}
+
+struct Handle {
+    slot: Arc<Slot>,
+    ino: Ino,
+    role: Role,
+}
+
+struct Meta {
+    perm: u16,
+    uid: u32,
+    gid: u32,
+    mtime: SystemTime,
+}
+
+struct Entry {
+    ino: Ino,
+    name: OsString,
+    kind: Kind,
+}
+
+#[derive(Default)]
+struct DirEntries {
+    by_key: HashMap<String, u64>,
+    by_cookie: BTreeMap<u64, Entry>,
+    next_cookie: u64,
+    subdirs: u32,
+    removed: bool,
+}
+
+enum Body {
+    Dir(RwLock<DirEntries>),
+    Slot(Arc<Slot>),
+}
+
+struct Node {
+    ino: Ino,
+    parent: Ino,
+    created: SystemTime,
+    meta: Mutex<Meta>,
+    nlookup: AtomicU64,
+    detached: AtomicBool,
+    spellings: Mutex<Vec<OsString>>,
+    body: Body,
+}
+
+impl Node {
+    fn dir(&self) -> Result<&RwLock<DirEntries>> {
+        match &self.body {
+            Body::Dir(d) => Ok(d),
+            Body::Slot(_) => Err(Error::NotDirectory),
+        }
+    }
+
+    fn slot(&self) -> Result<&Arc<Slot>> {
+        match &self.body {
+            Body::Slot(s) => Ok(s),
+            Body::Dir(_) => Err(Error::IsDirectory),
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        match self.body {
+            Body::Dir(_) => Kind::Directory,
+            Body::Slot(_) => Kind::Slot,
+        }
+    }
+
+    fn remember_spelling(&self, name: &OsStr) {
+        let mut sp = self.spellings.lock();
+        if sp.len() < MAX_SPELLINGS && !sp.iter().any(|s| s == name) {
+            sp.push(name.to_owned());
+        }
+    }
+}
+
+type InvalidateHook = Box<dyn Fn(Ino, &OsStr) + Send + Sync>;
+
+pub struct Mailslots {
+    nodes: DashMap<Ino, Arc<Node>>,
+    handles: DashMap<Fh, Handle>,
+    next_ino: AtomicU64,
+    next_fh: AtomicU64,
+    limits: Limits,
+    accounting: Arc<Accounting>,
+    monitor: Arc<Monitor>,
+    shutting_down: AtomicBool,
+    invalidate: RwLock<Option<InvalidateHook>>,
+}
+
+impl Drop for Mailslots {
+    fn drop(&mut self) {
+        self.monitor.stop();
+    }
+}
+
+impl Mailslots {
+    /// A fresh namespace whose root belongs to `uid:gid`, mode 1777 so that
+    /// every user may create slots and nobody may disturb another's.
+    pub fn new(limits: Limits, uid: u32, gid: u32) -> Self {
+        let nodes = DashMap::new();
+        let now = SystemTime::now();
+        nodes.insert(
+            ROOT,
+            Arc::new(Node {
+                ino: ROOT,
+                parent: ROOT,
+                created: now,
+                meta: Mutex::new(Meta {
+                    perm: 0o1777,
+                    uid,
+                    gid,
+                    mtime: now,
+                }),
+                nlookup: AtomicU64::new(1),
+                detached: AtomicBool::new(false),
+                spellings: Mutex::new(Vec::new()),
+                body: Body::Dir(RwLock::new(DirEntries {
+                    next_cookie: FIRST_COOKIE,
+                    ..Default::default()
+                })),
+            }),
+        );
+        Self {
+            nodes,
+            handles: DashMap::new(),
+            next_ino: AtomicU64::new(ROOT + 1),
+            next_fh: AtomicU64::new(1),
+            accounting: Arc::new(Accounting::new(limits.max_total_bytes)),
+            limits,
+            monitor: Monitor::start(),
+            shutting_down: AtomicBool::new(false),
+            invalidate: RwLock::new(None),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Called with (parent, name) for every cached name of a slot that went
+    /// away, so the kernel can drop it at once. Called without locks held,
+    /// but from inside a request: it must not wait for another request.
+    pub fn set_invalidate_hook(&self, hook: impl Fn(Ino, &OsStr) + Send + Sync + 'static) {
+        *self.invalidate.write() = Some(Box::new(hook));
+    }
+
+    fn node(&self, ino: Ino) -> Result<Arc<Node>> {
+        self.nodes
+            .get(&ino)
+            .map(|n| n.clone())
+            .ok_or(Error::NotFound)
+    }
+
+    fn handle(&self, fh: Fh) -> Result<(Arc<Slot>, Role)> {
+        self.handles
+            .get(&fh)
+            .map(|h| (h.slot.clone(), h.role))
+            .ok_or(Error::BadHandle)
+    }
+
+    fn attr_of(&self, node: &Node) -> Attr {
+        let meta = node.meta.lock();
+        let mut attr = Attr {
+            ino: node.ino,
+            kind: node.kind(),
+            size: 0,
+            blocks: 0,
+            perm: meta.perm,
+            nlink: 1,
+            uid: meta.uid,
+            gid: meta.gid,
+            atime: meta.mtime,
+            mtime: meta.mtime,
+            ctime: node.created,
+            crtime: node.created,
+        };
+        drop(meta);
+        match &node.body {
+            Body::Dir(d) => attr.nlink = 2 + d.read().subdirs,
+            Body::Slot(slot) => {
+                let info = slot.info();
+                attr.size = info.queued_bytes as u64;
+                attr.blocks = (info.charged_bytes as u64).div_ceil(512);
+                attr.mtime = info.last_message;
+                attr.atime = info.last_message;
+                attr.nlink = u32::from(info.open);
+            }
+        }
+        attr
+    }
+
+    pub fn getattr(&self, ino: Ino) -> Result<Attr> {
+        Ok(self.attr_of(&*self.node(ino)?))
+    }
+
+    /// Finds `name` in `parent`, case-insensitively. Counts one kernel
+    /// reference to the result (released by `forget`).
+    pub fn lookup(&self, parent: Ino, name: &OsStr) -> Result<Attr> {
+        let key = match names::fold(name) {
+            Ok(key) => key,
+            Err(Error::NameTooLong) => return Err(Error::NameTooLong),
+            Err(_) => return Err(Error::NotFound),
+        };
+        let dir = self.node(parent)?;
+        let entries = dir.dir()?.read();
+        let cookie = entries.by_key.get(&key).ok_or(Error::NotFound)?;
+        let ino = entries.by_cookie[cookie].ino;
+        let node = self.node(ino)?;
+        // Counted under the directory lock, so a concurrent removal cannot
+        // free the node between finding and counting it.
+        node.nlookup.fetch_add(1, Ordering::AcqRel);
+        drop(entries);
+        node.remember_spelling(name);
+        Ok(self.attr_of(&node))
+    }
+
+    /// The kernel dropped `n` references to `ino`.
+    pub fn forget(&self, ino: Ino, n: u64) {
+        if ino == ROOT {
+            return;
+        }
+        if let Some(node) = self.nodes.get(&ino).map(|n| n.clone()) {
+            let left = node
+                .nlookup
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| Some(c.saturating_sub(n)))
+                .map_or(0, |before| before.saturating_sub(n));
+            if left == 0 && node.detached.load(Ordering::Acquire) {
+                self.nodes.remove(&ino);
+            }
+        }
+    }
+
+    fn new_node(&self, parent: Ino, name: &OsStr, perm: u16, caller: Caller, body: Body) -> Arc<Node> {
+        let now = SystemTime::now();
+        let ino = self.next_ino.fetch_add(1, Ordering::Relaxed);
+        let node = Arc::new(Node {
+            ino,
+            parent,
+            created: now,
+            meta: Mutex::new(Meta {
+                perm,
+                uid: caller.uid,
+                gid: caller.gid,
+                mtime: now,
+            }),
+            nlookup: AtomicU64::new(1),
+            detached: AtomicBool::new(false),
+            spellings: Mutex::new(vec![name.to_owned()]),
+            body,
+        });
+        self.nodes.insert(ino, node.clone());
+        node
+    }
+
+    fn insert_entry(entries: &mut DirEntries, key: String, node: &Node, name: &OsStr) {
+        let cookie = entries.next_cookie;
+        entries.next_cookie += 1;
+        entries.by_key.insert(key, cookie);
+        entries.by_cookie.insert(
+            cookie,
+            Entry {
+                ino: node.ino,
+                name: name.to_owned(),
+                kind: node.kind(),
+            },
+        );
+        if node.kind() == Kind::Directory {
+            entries.subdirs += 1;
+        }
+    }
+
+    fn touch_dir(dir: &Node) {
+        dir.meta.lock().mtime = SystemTime::now();
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.shutting_down.load(Ordering::Acquire) {
+            return Err(Error::ShuttingDown);
+        }
+        Ok(())
+    }
+
+    pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, umask: u32, caller: Caller) -> Result<Attr> {
+        self.check_open()?;
+        let key = names::fold(name)?;
+        let dir = self.node(parent)?;
+        let mut entries = dir.dir()?.write();
+        if entries.removed {
+            return Err(Error::NotFound);
+        }
+        if entries.by_key.contains_key(&key) {
+            return Err(Error::Exists);
+        }
+        let body = Body::Dir(RwLock::new(DirEntries {
+            next_cookie: FIRST_COOKIE,
+            ..Default::default()
+        }));
+        let node = self.new_node(parent, name, perm_of(mode, umask), caller, body);
+        Self::insert_entry(&mut entries, key, &node, name);
+        drop(entries);
+        Self::touch_dir(&dir);
+        Ok(self.attr_of(&node))
+    }
+
+    pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Result<()> {
+        let key = names::fold(name).map_err(|_| Error::NotFound)?;
+        let dir = self.node(parent)?;
+        let mut entries = dir.dir()?.write();
+        let cookie = *entries.by_key.get(&key).ok_or(Error::NotFound)?;
+        let child = self.node(entries.by_cookie[&cookie].ino)?;
+        {
+            let mut child_entries = child.dir()?.write();
+            if !child_entries.by_key.is_empty() {
+                return Err(Error::DirectoryNotEmpty);
+            }
+            child_entries.removed = true;
+        }
+        entries.by_key.remove(&key);
+        entries.by_cookie.remove(&cookie);
+        entries.subdirs -= 1;
+        drop(entries);
+        Self::touch_dir(&dir);
+        self.detach(&child);
+        Ok(())
+    }
+
+    fn detach(&self, node: &Node) {
+        node.detached.store(true, Ordering::Release);
+        if node.nlookup.load(Ordering::Acquire) == 0 {
+            self.nodes.remove(&node.ino);
+        }
+    }
+
+    fn new_handle(&self, slot: Arc<Slot>, ino: Ino, role: Role) -> Fh {
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.handles.insert(fh, Handle { slot, ino, role });
+        fh
+    }
+
+    /// `open(O_CREAT)` on `parent/name`. A name that does not exist becomes
+    /// a new slot whose server handle is returned, if the open asks to read;
+    /// a write-only open never creates. An existing slot opens as a client
+    /// when write-only, and is refused (EACCES) otherwise, as only its
+    /// creator reads it.
+    pub fn create(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        caller: Caller,
+    ) -> Result<(Attr, Fh, Role)> {
+        self.check_open()?;
+        let key = names::fold(name)?;
+        let dir = self.node(parent)?;
+        let mut entries = dir.dir()?.write();
+        if entries.removed {
+            return Err(Error::NotFound);
+        }
+        if let Some(cookie) = entries.by_key.get(&key) {
+            if flags & libc::O_EXCL != 0 {
+                return Err(Error::Exists);
+            }
+            let node = self.node(entries.by_cookie[cookie].ino)?;
+            let slot = node.slot()?.clone();
+            if flags & libc::O_ACCMODE != libc::O_WRONLY {
+                return Err(Error::ReadAccessDenied);
+            }
+            node.nlookup.fetch_add(1, Ordering::AcqRel);
+            drop(entries);
+            node.remember_spelling(name);
+            let fh = self.new_handle(slot, node.ino, Role::Client);
+            return Ok((self.attr_of(&node), fh, Role::Client));
+        }
+        let role = match flags & libc::O_ACCMODE {
+            libc::O_WRONLY => return Err(Error::NotFound),
+            libc::O_RDWR => Role::Server { writable: true },
+            _ => Role::Server { writable: false },
+        };
+        let slot = Arc::new(Slot::new(
+            self.limits.max_message_size,
+            self.limits.read_timeout,
+            self.limits.max_queued_bytes,
+            self.accounting.clone(),
+            self.monitor.clone(),
+        ));
+        let node = self.new_node(parent, name, perm_of(mode, umask), caller, Body::Slot(slot.clone()));
+        Self::insert_entry(&mut entries, key, &node, name);
+        drop(entries);
+        Self::touch_dir(&dir);
+        let fh = self.new_handle(slot, node.ino, role);
+        log::debug!("slot {:?} created by uid {} (ino {})", name, caller.uid, node.ino);
+        Ok((self.attr_of(&node), fh, role))
+    }
+
+    /// `open` without creating: only write-only opens succeed on a slot.
+    pub fn open(&self, ino: Ino, flags: i32) -> Result<Fh> {
+        self.check_open()?;
+        let node = self.node(ino)?;
+        let slot = node.slot()?;
+        if !slot.info().open {
+            return Err(Error::NotFound);
+        }
+        if flags & libc::O_ACCMODE != libc::O_WRONLY {
+            return Err(Error::ReadAccessDenied);
+        }
+        Ok(self.new_handle(slot.clone(), ino, Role::Client))
+    }
+
+    /// One whole message through `fh` for a buffer of `size` bytes; the
+    /// answer goes to `respond`, now or when the wait ends.
+    pub fn read<F>(&self, fh: Fh, size: usize, nonblock: bool, caller: Caller, respond: F)
+    where
+        F: FnOnce(Result<&[u8]>) + Send + 'static,
+    {
+        match self.handle(fh) {
+            Ok((slot, Role::Server { .. })) => slot.read(size, nonblock, caller.pid, respond),
+            Ok((_, Role::Client)) | Err(_) => respond(Err(Error::BadHandle)),
+        }
+    }
+
+    /// One whole message from `data`.
+    pub fn write(&self, fh: Fh, data: &[u8]) -> Result<usize> {
+        let (slot, role) = self.handle(fh)?;
+        if role == (Role::Server { writable: false }) {
+            return Err(Error::NotWritable);
+        }
+        if data.is_empty() {
+            // Unix has no empty messages: a zero-length write queues nothing.
+            return Ok(0);
+        }
+        slot.deliver(data)?;
+        Ok(data.len())
+    }
+
+    /// The last reference to an open file description went away. For the
+    /// server handle, the slot goes with it: its name leaves the directory
+    /// at once and its messages are discarded.
+    pub fn release(&self, fh: Fh) {
+        let Some((_, handle)) = self.handles.remove(&fh) else {
+            return;
+        };
+        if handle.role == Role::Client {
+            return;
+        }
+        handle.slot.close(Error::ServerGone);
+        let Ok(node) = self.node(handle.ino) else {
+            return;
+        };
+        if let Ok(dir) = self.node(node.parent) {
+            let mut entries = dir.dir().expect("a slot's parent is a directory").write();
+            let found = entries
+                .by_cookie
+                .iter()
+                .find(|(_, e)| e.ino == node.ino)
+                .map(|(c, _)| *c);
+            if let Some(cookie) = found {
+                let entry = entries.by_cookie.remove(&cookie).expect("found above");
+                if let Ok(key) = names::fold(&entry.name) {
+                    entries.by_key.remove(&key);
+                }
+            }
+            drop(entries);
+            Self::touch_dir(&dir);
+        }
+        let spellings = std::mem::take(&mut *node.spellings.lock());
+        self.detach(&node);
+        log::debug!("slot {:?} closed by its server (ino {})", spellings.first(), node.ino);
+        if let Some(hook) = self.invalidate.read().as_ref() {
+            for name in &spellings {
+                hook(node.parent, name);
+            }
+        }
+    }
+
+    /// Poll state of `fh` and what it may do. For a server handle with
+    /// nothing to read, `waker` is kept and called once a message arrives.
+    pub fn poll(&self, fh: Fh, key: u64, waker: Option<Waker>) -> Result<(Readiness, Role)> {
+        let (slot, role) = self.handle(fh)?;
+        let readiness = match role {
+            Role::Server { .. } => slot.poll(key, waker),
+            Role::Client => Readiness {
+                readable: false,
+                closed: !slot.info().open,
+            },
+        };
+        Ok((readiness, role))
+    }
+
+    /// Entries of directory `ino` after `cookie`, handed to `add(ino, next
+    /// cookie, kind, name)` until it returns true (its buffer is full).
+    pub fn readdir(&self, ino: Ino, cookie: u64, mut add: impl FnMut(Ino, u64, Kind, &OsStr) -> bool) -> Result<()> {
+        let node = self.node(ino)?;
+        let entries = node.dir()?.read();
+        if cookie < 1 && add(ino, 1, Kind::Directory, OsStr::new(".")) {
+            return Ok(());
+        }
+        if cookie < 2 && add(node.parent, 2, Kind::Directory, OsStr::new("..")) {
+            return Ok(());
+        }
+        for (c, e) in entries.by_cookie.range(cookie.max(2) + 1..) {
+            if add(e.ino, *c, e.kind, &e.name) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn setattr(&self, ino: Ino, change: SetAttr) -> Result<Attr> {
+        let node = self.node(ino)?;
+        if let Some(size) = change.size {
+            node.slot()?;
+            // Shells truncate what they redirect into; that is harmless here.
+            if size != 0 {
+                return Err(Error::InvalidArgument);
+            }
+        }
+        {
+            let mut meta = node.meta.lock();
+            if let Some(mode) = change.mode {
+                meta.perm = (mode & 0o7777) as u16;
+            }
+            if let Some(uid) = change.uid {
+                meta.uid = uid;
+            }
+            if let Some(gid) = change.gid {
+                meta.gid = gid;
+            }
+        }
+        Ok(self.attr_of(&node))
+    }
+
+    fn slot_attr(&self, ino: Ino, name: &OsStr) -> Result<(Arc<Node>, Arc<Slot>, Attribute)> {
+        let node = self.node(ino)?;
+        let attribute = Attribute::from_name(name).ok_or(Error::NoAttribute)?;
+        let slot = node.slot().map_err(|_| Error::NoAttribute)?.clone();
+        Ok((node, slot, attribute))
+    }
+
+    pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Result<Vec<u8>> {
+        let (_, slot, attribute) = self.slot_attr(ino, name)?;
+        Ok(attribute.format(&slot.info()).into_bytes())
+    }
+
+    pub fn listxattr(&self, ino: Ino) -> Result<Vec<u8>> {
+        let node = self.node(ino)?;
+        let mut out = Vec::new();
+        if node.slot().is_ok() {
+            for a in Attribute::ALL {
+                out.extend_from_slice(a.name().as_bytes());
+                out.push(0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// SetMailslotInfo: the owner (or root) may change the read timeout and
+    /// the maximum message size.
+    pub fn setxattr(&self, ino: Ino, name: &OsStr, value: &[u8], flags: i32, caller: Caller) -> Result<()> {
+        let (node, slot, attribute) = self.slot_attr(ino, name)?;
+        let owner = node.meta.lock().uid;
+        if !attribute.settable() || (caller.uid != 0 && caller.uid != owner) {
+            return Err(Error::NotPermitted);
+        }
+        if flags & libc::XATTR_CREATE != 0 {
+            return Err(Error::Exists);
+        }
+        match attribute {
+            Attribute::MaxMessageSize => {
+                slot.set_max_message_size(xattr::parse_max_message_size(value, self.limits.message_ceiling)?)
+            }
+            Attribute::ReadTimeoutMs => slot.set_read_timeout(xattr::parse_read_timeout(value)?),
+            _ => unreachable!("only settable attributes get here"),
+        }
+        Ok(())
+    }
+
+    pub fn removexattr(&self, ino: Ino, name: &OsStr) -> Result<()> {
+        self.slot_attr(ino, name)?;
+        Err(Error::NotPermitted)
+    }
+
+    pub fn slot_info(&self, ino: Ino) -> Result<SlotInfo> {
+        Ok(self.node(ino)?.slot()?.info())
+    }
+
+    pub fn statfs(&self) -> StatFs {
+        let block = 4096u64;
+        let total = self.accounting.max_total() as u64;
+        let used = self.accounting.total() as u64;
+        StatFs {
+            block_size: block as u32,
+            blocks: total / block,
+            blocks_free: total.saturating_sub(used) / block,
+            files: self.nodes.len() as u64,
+            files_free: u64::from(u32::MAX),
+            name_max: names::NAME_MAX as u32,
+        }
+    }
+
+    /// The daemon is stopping: every waiting reader is answered with an
+    /// error now, and nothing new opens.
+    pub fn shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        let slots: Vec<Arc<Slot>> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.slot().ok().cloned())
+            .collect();
+        for slot in slots {
+            slot.close(Error::ShuttingDown);
+        }
+    }
+}
+
+fn perm_of(mode: u32, umask: u32) -> u16 {
+    (mode & !umask & 0o7777) as u16
+}

@@ -1,0 +1,21 @@
+//! The mailslot core: slots, queues, handles, waiting readers, limits and
+//! errors. Nothing here knows about FUSE; the adapter in `crate::fuse`
+//! translates kernel requests into these calls.
+
+pub mod error;
+pub mod limits;
+mod mailslots;
+mod monitor;
+pub mod names;
+pub mod queue;
+pub mod signals;
+pub mod slot;
+pub mod xattr;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+pub use limits::Limits;
+pub use mailslots::{Attr, Caller, Fh, Ino, Kind, Mailslots, ROOT, Role, SetAttr, StatFs};
+pub use slot::{Readiness, SlotInfo, Waker};

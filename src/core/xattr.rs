@@ -1,0 +1,143 @@
+//! GetMailslotInfo and SetMailslotInfo as extended attributes: the names,
+//! how values are shown (decimal ASCII) and how set values are parsed.
+
+use std::ffi::OsStr;
+use std::time::Duration;
+
+use super::error::{Error, Result};
+use super::slot::SlotInfo;
+
+/// Windows' MAILSLOT_WAIT_FOREVER, `(DWORD)-1`, accepted as a spelling of forever.
+const WAIT_FOREVER: u64 = u32::MAX as u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribute {
+    MaxMessageSize,
+    NextMessageSize,
+    MessageCount,
+    QueuedBytes,
+    ReadTimeoutMs,
+}
+
+impl Attribute {
+    pub const ALL: [Attribute; 5] = [
+        Attribute::MaxMessageSize,
+        Attribute::NextMessageSize,
+        Attribute::MessageCount,
+        Attribute::QueuedBytes,
+        Attribute::ReadTimeoutMs,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribute::MaxMessageSize => "user.mailslot.max_message_size",
+            Attribute::NextMessageSize => "user.mailslot.next_message_size",
+            Attribute::MessageCount => "user.mailslot.message_count",
+            Attribute::QueuedBytes => "user.mailslot.queued_bytes",
+            Attribute::ReadTimeoutMs => "user.mailslot.read_timeout_ms",
+        }
+    }
+
+    pub fn from_name(name: &OsStr) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| OsStr::new(a.name()) == name)
+    }
+
+    /// Only what SetMailslotInfo (and CreateMailslot) can set.
+    pub fn settable(self) -> bool {
+        matches!(self, Attribute::MaxMessageSize | Attribute::ReadTimeoutMs)
+    }
+
+    pub fn format(self, info: &SlotInfo) -> String {
+        match self {
+            Attribute::MaxMessageSize => info.max_message_size.to_string(),
+            Attribute::NextMessageSize => info
+                .next_message_size
+                .map_or_else(|| "-1".to_string(), |n| n.to_string()),
+            Attribute::MessageCount => info.message_count.to_string(),
+            Attribute::QueuedBytes => info.queued_bytes.to_string(),
+            Attribute::ReadTimeoutMs => format_timeout(info.read_timeout),
+        }
+    }
+}
+
+/// `forever`, or whole milliseconds.
+pub fn format_timeout(timeout: Option<Duration>) -> String {
+    timeout.map_or_else(|| "forever".to_string(), |t| t.as_millis().to_string())
+}
+
+/// The value as text, forgiving one trailing newline or NUL (as `echo` and C
+/// callers leave them).
+fn text(value: &[u8]) -> Result<&str> {
+    let value = value
+        .strip_suffix(b"\0")
+        .or_else(|| value.strip_suffix(b"\n"))
+        .unwrap_or(value);
+    let s = std::str::from_utf8(value).map_err(|_| Error::InvalidArgument)?;
+    if s.is_empty() || s.len() > 32 {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(s)
+}
+
+fn decimal(s: &str) -> Result<u64> {
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::InvalidArgument);
+    }
+    s.parse().map_err(|_| Error::InvalidArgument)
+}
+
+/// A maximum message size: 0 means the mount's ceiling, as `nMaxMessageSize
+/// = 0` means "any size" to CreateMailslot; larger than the ceiling is refused.
+pub fn parse_max_message_size(value: &[u8], ceiling: usize) -> Result<usize> {
+    match decimal(text(value)?)? {
+        0 => Ok(ceiling),
+        n if n <= ceiling as u64 => Ok(n as usize),
+        _ => Err(Error::InvalidArgument),
+    }
+}
+
+/// A read timeout in milliseconds; `forever`, `-1` or 4294967295 wait forever.
+pub fn parse_read_timeout(value: &[u8]) -> Result<Option<Duration>> {
+    match text(value)? {
+        "forever" | "-1" => Ok(None),
+        s => match decimal(s)? {
+            WAIT_FOREVER => Ok(None),
+            n if n < WAIT_FOREVER => Ok(Some(Duration::from_millis(n))),
+            _ => Err(Error::InvalidArgument),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for a in Attribute::ALL {
+            assert_eq!(Attribute::from_name(OsStr::new(a.name())), Some(a));
+        }
+        assert_eq!(Attribute::from_name(OsStr::new("user.mailslot.nope")), None);
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_read_timeout(b"forever"), Ok(None));
+        assert_eq!(parse_read_timeout(b"-1"), Ok(None));
+        assert_eq!(parse_read_timeout(b"4294967295"), Ok(None));
+        assert_eq!(parse_read_timeout(b"0"), Ok(Some(Duration::ZERO)));
+        assert_eq!(parse_read_timeout(b"1500\n"), Ok(Some(Duration::from_millis(1500))));
+        for bad in [&b""[..], b"-5", b"1e3", b" 5", b"4294967296", b"\xff", b"99999999999999999999999"] {
+            assert_eq!(parse_read_timeout(bad), Err(Error::InvalidArgument), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_max_message_size(b"0", 1000), Ok(1000));
+        assert_eq!(parse_max_message_size(b"424\0", 1000), Ok(424));
+        assert_eq!(parse_max_message_size(b"1001", 1000), Err(Error::InvalidArgument));
+        assert_eq!(parse_max_message_size(b"-1", 1000), Err(Error::InvalidArgument));
+        assert_eq!(format_timeout(Some(Duration::from_millis(20))), "20");
+    }
+}

@@ -1,0 +1,234 @@
+//! The daemon's life: check, daemonize, fork the watcher, mount, report
+//! ready, serve, and on a signal or an unmount stop cleanly.
+
+mod identity;
+mod logging;
+mod preflight;
+mod watcher;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use clap::Parser;
+use fuser::{MountOption, Session, SessionACL};
+use nix::unistd::{ForkResult, fork, pipe, setsid};
+
+pub use identity::{MountIdentity, unmount_if_ours};
+pub use preflight::is_fuse;
+
+use crate::cli::Options;
+use crate::core::Mailslots;
+use crate::fuse::MailslotFs;
+
+/// Entry point of the `mailslotfs` binary.
+pub fn main() -> ExitCode {
+    let mut opts = Options::parse();
+    if let Err(e) = opts.apply_mount_options() {
+        eprintln!("mailslotfs: {e}");
+        return ExitCode::FAILURE;
+    }
+    let plan = match preflight::check(&opts) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("mailslotfs: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let starter = if opts.foreground {
+        None
+    } else {
+        match daemonize() {
+            Ok(Some(link)) => Some(link),
+            Ok(None) => unreachable!("the starting parent exits inside daemonize"),
+            Err(e) => {
+                eprintln!("mailslotfs: cannot daemonize: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    logging::init(opts.foreground, opts.log_level());
+
+    let close_in_watcher: Vec<i32> = starter.iter().map(|fd| fd.as_raw_fd()).collect();
+    let watcher = match watcher::spawn(&plan.mountpoint, &close_in_watcher) {
+        Ok(w) => w,
+        Err(e) => return fail(starter, &format!("cannot start the unmount watcher: {e}")),
+    };
+
+    match serve(&opts, plan, watcher, starter) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(()) => ExitCode::FAILURE,
+    }
+}
+
+/// Reports a failure to start: on stderr in the foreground, through the
+/// start pipe to the waiting parent otherwise.
+fn fail(starter: Option<OwnedFd>, msg: &str) -> ExitCode {
+    log::error!("{msg}");
+    match starter {
+        Some(fd) => {
+            let _ = std::fs::File::from(fd).write_all(format!("E{msg}").as_bytes());
+        }
+        None => eprintln!("mailslotfs: {msg}"),
+    }
+    ExitCode::FAILURE
+}
+
+/// Forks; the parent waits until the child reports the mount ready (exit 0)
+/// or failed (the reason, exit 1). The child gets the pipe to report on.
+fn daemonize() -> std::io::Result<Option<OwnedFd>> {
+    let (rx, tx) = pipe()?;
+    // SAFETY: single-threaded at this point.
+    match unsafe { fork() }? {
+        ForkResult::Parent { .. } => {
+            drop(tx);
+            let mut text = String::new();
+            let _ = std::fs::File::from(rx).read_to_string(&mut text);
+            match text.as_bytes().first() {
+                Some(b'R') => std::process::exit(0),
+                Some(b'E') => eprintln!("mailslotfs: {}", &text[1..]),
+                _ => eprintln!("mailslotfs: the daemon exited while starting"),
+            }
+            std::process::exit(1)
+        }
+        ForkResult::Child => {
+            drop(rx);
+            setsid()?;
+            let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+            for fd in 0..=2 {
+                // SAFETY: plain dup2 onto the standard descriptors.
+                if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            std::env::set_current_dir("/")?;
+            Ok(Some(tx))
+        }
+    }
+}
+
+enum Event {
+    Signal(i32),
+    SessionEnded(std::io::Result<()>),
+}
+
+fn serve(
+    opts: &Options,
+    plan: preflight::Plan,
+    watcher: watcher::WatcherLink,
+    starter: Option<OwnedFd>,
+) -> Result<(), ()> {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let core = Arc::new(Mailslots::new(plan.limits.clone(), uid, gid));
+    let fs = MailslotFs::new(core.clone(), plan.max_write);
+    let notifier = fs.notifier_slot();
+
+    let mut config = fuser::Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("mailslotfs".into()),
+        MountOption::Subtype("mailslotfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::NoExec,
+    ];
+    if opts.allow_other {
+        config.acl = SessionACL::All;
+    }
+    config.n_threads = Some(usize::from(opts.threads));
+
+    let mountpoint = plan.mountpoint.clone();
+    let session = match Session::new(fs, &mountpoint, &config) {
+        Ok(s) => s,
+        Err(e) => {
+            let hint = if opts.allow_other && !nix::unistd::geteuid().is_root() {
+                " (allow_other for a non-root user needs user_allow_other in /etc/fuse.conf)"
+            } else {
+                ""
+            };
+            fail(starter, &format!("cannot mount {}: {e}{hint}", mountpoint.display()));
+            return Err(());
+        }
+    };
+    let _ = notifier.set(session.notifier());
+    let Some(identity) = MountIdentity::of(&mountpoint) else {
+        fail(starter, &format!("cannot identify the new mount at {}", mountpoint.display()));
+        return Err(());
+    };
+    watcher.mounted(&identity);
+
+    let (tx, rx) = mpsc::channel();
+    let background = match session.spawn() {
+        Ok(bg) => bg,
+        Err(e) => {
+            unmount_if_ours(&mountpoint, &identity);
+            fail(starter, &format!("cannot start serving: {e}"));
+            return Err(());
+        }
+    };
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(Event::SessionEnded(background.join()));
+        });
+    }
+    let mut signals = match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => {
+            unmount_if_ours(&mountpoint, &identity);
+            fail(starter, &format!("cannot install signal handlers: {e}"));
+            return Err(());
+        }
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            let _ = tx.send(Event::Signal(sig));
+        }
+    });
+
+    // Ready means the mount answers, not merely that mount(2) returned.
+    if let Err(e) = std::fs::metadata(&mountpoint) {
+        unmount_if_ours(&mountpoint, &identity);
+        fail(starter, &format!("the new mount does not answer: {e}"));
+        return Err(());
+    }
+    log::info!(
+        "mounted {} (max message {} bytes, queue {} bytes per slot, {} in all, read timeout {})",
+        mountpoint.display(),
+        plan.limits.max_message_size,
+        plan.limits.max_queued_bytes,
+        plan.limits.max_total_bytes,
+        crate::core::xattr::format_timeout(plan.limits.read_timeout),
+    );
+    if let Some(fd) = starter {
+        let _ = std::fs::File::from(fd).write_all(b"R");
+    }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    match rx.recv() {
+        Ok(Event::Signal(sig)) => {
+            log::info!("signal {sig}: unmounting {}", mountpoint.display());
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+            // Detach first so nothing new opens, then answer every waiting
+            // reader, then exit: closing /dev/fuse ends what is left.
+            unmount_if_ours(&mountpoint, &identity);
+            core.shutdown();
+            Ok(())
+        }
+        Ok(Event::SessionEnded(Ok(()))) => {
+            log::info!("{} was unmounted; exiting", mountpoint.display());
+            Ok(())
+        }
+        Ok(Event::SessionEnded(Err(e))) => {
+            log::error!("FUSE session failed: {e}");
+            core.shutdown();
+            unmount_if_ours(&mountpoint, &identity);
+            Err(())
+        }
+        Err(_) => Err(()),
+    }
+}

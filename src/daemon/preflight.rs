@@ -1,0 +1,101 @@
+//! Everything checked before mounting, so that a start that cannot work
+//! fails with one clear line instead of a FUSE error.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::Options;
+use crate::core::Limits;
+use crate::core::limits::message_ceiling;
+
+/// FUSE's statfs magic.
+const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+/// Kernel default of fs.fuse.max_pages_limit, used when the sysctl is absent.
+const DEFAULT_MAX_PAGES: usize = 256;
+
+pub struct Plan {
+    pub mountpoint: PathBuf,
+    pub limits: Limits,
+    /// max_write for the FUSE session: the largest request the kernel builds.
+    pub max_write: u32,
+}
+
+pub fn check(opts: &Options) -> Result<Plan, String> {
+    let shown = opts.mountpoint.display();
+    let mountpoint = match opts.mountpoint.canonicalize() {
+        Ok(p) => p,
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            return Err(format!(
+                "mount point {shown} is a dead FUSE mount (Transport endpoint is not connected); \
+                 run `umount -l {shown}` first"
+            ));
+        }
+        Err(e) => return Err(format!("mount point {shown}: {e}")),
+    };
+    if !mountpoint.is_dir() {
+        return Err(format!("mount point {shown} is not a directory"));
+    }
+    if is_fuse(&mountpoint) {
+        return Err(format!("{shown} is already a FUSE mount; unmount it first"));
+    }
+    match std::fs::read_dir(&mountpoint) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(format!("mount point {shown} is not empty"));
+            }
+        }
+        Err(e) => return Err(format!("mount point {shown}: {e}")),
+    }
+    if !Path::new("/dev/fuse").exists() {
+        return Err("no /dev/fuse: load the fuse module (modprobe fuse) or install fuse3".into());
+    }
+    let root = nix::unistd::geteuid().is_root();
+    if !root && !on_path("fusermount3") {
+        return Err("mounting as a non-root user needs fusermount3 (Debian package fuse3)".into());
+    }
+
+    let max_pages = std::fs::read_to_string("/proc/sys/fs/fuse/max_pages_limit")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(DEFAULT_MAX_PAGES);
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize);
+    let ceiling = message_ceiling(max_pages, page);
+    if ceiling == 0 {
+        return Err(format!("fs.fuse.max_pages_limit is {max_pages}; mailslotfs needs at least 2"));
+    }
+    let mut limits = Limits::new(ceiling);
+    limits.max_message_size = match opts.max_message_size {
+        0 => ceiling,
+        n if n <= ceiling => n,
+        n => {
+            return Err(format!(
+                "--max-message-size {n} is larger than the largest message this mount can carry whole: \
+                 {ceiling} bytes ((fs.fuse.max_pages_limit {max_pages} - 1) x {page}-byte pages)"
+            ));
+        }
+    };
+    limits.read_timeout = opts.read_timeout;
+    limits.max_queued_bytes = opts.max_queued_bytes;
+    limits.max_total_bytes = opts.max_total_bytes;
+    if limits.max_queued_bytes == 0 || limits.max_total_bytes == 0 {
+        return Err("--max-queued-bytes and --max-total-bytes must be above 0".into());
+    }
+    // fuser refuses max_write above 16 MiB.
+    let max_write = (max_pages * page).min(16 << 20) as u32;
+    Ok(Plan {
+        mountpoint,
+        limits,
+        max_write,
+    })
+}
+
+pub fn is_fuse(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == FUSE_SUPER_MAGIC)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}

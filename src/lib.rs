@@ -1,0 +1,11 @@
+//! mailslotfs: Windows mailslots as a FUSE filesystem.
+//!
+//! - [`core`]: the mailslots themselves, unit-tested without FUSE.
+//! - [`fuse`]: the thin adapter from fuser callbacks to core calls.
+//! - [`daemon`]: mounting, daemonizing, unmounting, signals.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod core;
+pub mod daemon;
+pub mod fuse;
