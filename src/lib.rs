@@ -3,9 +3,11 @@
 //! - [`core`]: the mailslots themselves, unit-tested without FUSE.
 //! - [`fuse`]: the thin adapter from fuser callbacks to core calls.
 //! - [`daemon`]: mounting, daemonizing, unmounting, signals.
+//! - [`net`]: the Remote Mailslot Protocol on the wire.
 //! - [`cli`]: the command line.
 
 pub mod cli;
 pub mod core;
 pub mod daemon;
 pub mod fuse;
+pub mod net;

@@ -1,7 +1,46 @@
 //! Log output: stderr in the foreground, syslog (the journal under systemd)
-//! when daemonized.
+//! when daemonized. fuser's own per-request debug lines are kept out unless
+//! trace output is asked for.
 
-use log::LevelFilter;
+use log::{LevelFilter, Log, Metadata, Record};
+
+struct Filtered<L> {
+    inner: L,
+    level: LevelFilter,
+}
+
+impl<L: Log> Filtered<L> {
+    fn wanted(&self, m: &Metadata) -> bool {
+        let limit = if m.target().starts_with("fuser") && self.level < LevelFilter::Trace {
+            LevelFilter::Warn
+        } else {
+            self.level
+        };
+        m.level() <= limit
+    }
+}
+
+impl<L: Log> Log for Filtered<L> {
+    fn enabled(&self, m: &Metadata) -> bool {
+        self.wanted(m) && self.inner.enabled(m)
+    }
+
+    fn log(&self, record: &Record) {
+        if self.wanted(record.metadata()) {
+            self.inner.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
+}
+
+fn install(inner: impl Log + 'static, level: LevelFilter) {
+    if log::set_boxed_logger(Box::new(Filtered { inner, level })).is_ok() {
+        log::set_max_level(level);
+    }
+}
 
 pub fn init(foreground: bool, level: LevelFilter) {
     if !foreground {
@@ -12,16 +51,12 @@ pub fn init(foreground: bool, level: LevelFilter) {
             pid: std::process::id(),
         };
         if let Ok(logger) = syslog::unix(formatter) {
-            let boxed = Box::new(syslog::BasicLogger::new(logger));
-            if log::set_boxed_logger(boxed).is_ok() {
-                log::set_max_level(level);
-                return;
-            }
+            return install(syslog::BasicLogger::new(logger), level);
         }
     }
-    env_logger::Builder::new()
-        .filter_level(level)
-        .parse_env("MAILSLOTFS_LOG")
+    let logger = env_logger::Builder::new()
+        .filter_level(LevelFilter::Trace)
         .format_target(false)
-        .init();
+        .build();
+    install(logger, level);
 }

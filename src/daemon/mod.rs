@@ -3,6 +3,7 @@
 
 mod identity;
 mod logging;
+pub mod mount;
 mod preflight;
 mod watcher;
 
@@ -13,10 +14,10 @@ use std::sync::Arc;
 use std::sync::mpsc;
 
 use clap::Parser;
-use fuser::{MountOption, Session, SessionACL};
 use nix::unistd::{ForkResult, fork, pipe, setsid};
 
 pub use identity::{MountIdentity, unmount_if_ours};
+pub use mount::{FS_TYPE, SOURCE};
 pub use preflight::is_fuse;
 
 use crate::cli::Options;
@@ -127,22 +128,8 @@ fn serve(
     let fs = MailslotFs::new(core.clone(), plan.max_write);
     let notifier = fs.notifier_slot();
 
-    let mut config = fuser::Config::default();
-    config.mount_options = vec![
-        MountOption::FSName("mailslotfs".into()),
-        MountOption::Subtype("mailslotfs".into()),
-        MountOption::DefaultPermissions,
-        MountOption::NoDev,
-        MountOption::NoSuid,
-        MountOption::NoExec,
-    ];
-    if opts.allow_other {
-        config.acl = SessionACL::All;
-    }
-    config.n_threads = Some(usize::from(opts.threads));
-
     let mountpoint = plan.mountpoint.clone();
-    let session = match Session::new(fs, &mountpoint, &config) {
+    let session = match mount::mount_session(fs, &mountpoint, opts.allow_other, usize::from(opts.threads)) {
         Ok(s) => s,
         Err(e) => {
             let hint = if opts.allow_other && !nix::unistd::geteuid().is_root() {
