@@ -93,8 +93,28 @@ pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
 
 /// Options mount(8) passes on that mean nothing to a mailslot mount.
 const IGNORED: &[&str] = &[
-    "rw", "defaults", "auto", "noauto", "user", "nouser", "users", "nofail", "_netdev", "dev", "nodev", "suid",
-    "nosuid", "exec", "noexec", "atime", "noatime", "relatime", "strictatime", "nodiratime", "async", "sync",
+    "rw",
+    "defaults",
+    "auto",
+    "noauto",
+    "user",
+    "nouser",
+    "users",
+    "nofail",
+    "_netdev",
+    "dev",
+    "nodev",
+    "suid",
+    "nosuid",
+    "exec",
+    "noexec",
+    "atime",
+    "noatime",
+    "relatime",
+    "strictatime",
+    "nodiratime",
+    "async",
+    "sync",
     "default_permissions",
 ];
 
@@ -127,7 +147,12 @@ impl Options {
                     .parse()
                     .ok()
                     .filter(|n| (1..=64).contains(n))
-                    .ok_or_else(|| format!("threads={} is not a number from 1 to 64", value.unwrap_or("")))?
+                    .ok_or_else(|| {
+                        format!(
+                            "threads={} is not a number from 1 to 64",
+                            value.unwrap_or("")
+                        )
+                    })?
             }
             "ro" => return Err("a mailslot mount cannot be read-only".into()),
             k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {}
@@ -154,7 +179,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Options {
-        let mut o = Options::try_parse_from(std::iter::once("mailslotfs").chain(args.iter().copied())).unwrap();
+        let mut o =
+            Options::try_parse_from(std::iter::once("mailslotfs").chain(args.iter().copied()))
+                .unwrap();
         o.apply_mount_options().unwrap();
         o
     }
@@ -172,7 +199,15 @@ mod tests {
 
     #[test]
     fn sizes_and_timeouts() {
-        let o = parse(&["--max-message-size", "424", "--read-timeout", "1500", "--max-queued-bytes", "1MiB", "m"]);
+        let o = parse(&[
+            "--max-message-size",
+            "424",
+            "--read-timeout",
+            "1500",
+            "--max-queued-bytes",
+            "1MiB",
+            "m",
+        ]);
         assert_eq!(o.max_message_size, 424);
         assert_eq!(o.read_timeout, Some(Duration::from_millis(1500)));
         assert_eq!(o.max_queued_bytes, 1 << 20);
@@ -183,11 +218,21 @@ mod tests {
 
     #[test]
     fn mount_option_list() {
-        let o = parse(&["-o", "rw,nosuid,allow_other,read_timeout=0,max_queued_bytes=4096,x-systemd.after=x", "m"]);
+        let o = parse(&[
+            "-o",
+            "rw,nosuid,allow_other,read_timeout=0,max_queued_bytes=4096,x-systemd.after=x",
+            "m",
+        ]);
         assert!(o.allow_other);
         assert_eq!(o.read_timeout, Some(Duration::ZERO));
         assert_eq!(o.max_queued_bytes, 4096);
-        for bad in ["ro", "bogus", "threads=0", "threads", "max_message_size=huge"] {
+        for bad in [
+            "ro",
+            "bogus",
+            "threads=0",
+            "threads",
+            "max_message_size=huge",
+        ] {
             let mut o = Options::try_parse_from(["mailslotfs", "-o", bad, "m"]).unwrap();
             assert!(o.apply_mount_options().is_err(), "{bad}");
         }

@@ -103,7 +103,11 @@ impl fmt::Display for Error {
             Unsupported => "not supported on a mailslot",
             ShuttingDown => "mailslotfs is shutting down",
         };
-        write!(f, "{text} ({})", std::io::Error::from_raw_os_error(self.errno()))
+        write!(
+            f,
+            "{text} ({})",
+            std::io::Error::from_raw_os_error(self.errno())
+        )
     }
 }
 

@@ -86,7 +86,9 @@ pub struct StatFs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     /// The creator's open file description: the only one that reads.
-    Server { writable: bool },
+    Server {
+        writable: bool,
+    },
     Client,
 }
 
@@ -313,7 +315,9 @@ impl Mailslots {
         if let Some(node) = self.nodes.get(&ino).map(|n| n.clone()) {
             let left = node
                 .nlookup
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| Some(c.saturating_sub(n)))
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    Some(c.saturating_sub(n))
+                })
                 .map_or(0, |before| before.saturating_sub(n));
             if left == 0 && node.detached.load(Ordering::Acquire) {
                 self.nodes.remove(&ino);
@@ -321,7 +325,14 @@ impl Mailslots {
         }
     }
 
-    fn new_node(&self, parent: Ino, name: &OsStr, perm: u16, caller: Caller, body: Body) -> Arc<Node> {
+    fn new_node(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        perm: u16,
+        caller: Caller,
+        body: Body,
+    ) -> Arc<Node> {
         let now = SystemTime::now();
         let ino = self.next_ino.fetch_add(1, Ordering::Relaxed);
         let node = Arc::new(Node {
@@ -371,7 +382,14 @@ impl Mailslots {
         Ok(())
     }
 
-    pub fn mkdir(&self, parent: Ino, name: &OsStr, mode: u32, umask: u32, caller: Caller) -> Result<Attr> {
+    pub fn mkdir(
+        &self,
+        parent: Ino,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        caller: Caller,
+    ) -> Result<Attr> {
         self.check_open()?;
         let key = names::fold(name)?;
         let dir = self.node(parent)?;
@@ -476,12 +494,23 @@ impl Mailslots {
             self.accounting.clone(),
             self.monitor.clone(),
         ));
-        let node = self.new_node(parent, name, perm_of(mode, umask), caller, Body::Slot(slot.clone()));
+        let node = self.new_node(
+            parent,
+            name,
+            perm_of(mode, umask),
+            caller,
+            Body::Slot(slot.clone()),
+        );
         Self::insert_entry(&mut entries, key, &node, name);
         drop(entries);
         Self::touch_dir(&dir);
         let fh = self.new_handle(slot, node.ino, role);
-        log::debug!("slot {:?} created by uid {} (ino {})", name, caller.uid, node.ino);
+        log::debug!(
+            "slot {:?} created by uid {} (ino {})",
+            name,
+            caller.uid,
+            node.ino
+        );
         Ok((self.attr_of(&node), fh, role))
     }
 
@@ -557,7 +586,11 @@ impl Mailslots {
         }
         let spellings = std::mem::take(&mut *node.spellings.lock());
         self.detach(&node);
-        log::debug!("slot {:?} closed by its server (ino {})", spellings.first(), node.ino);
+        log::debug!(
+            "slot {:?} closed by its server (ino {})",
+            spellings.first(),
+            node.ino
+        );
         if let Some(hook) = self.invalidate.read().as_ref() {
             for name in &spellings {
                 hook(node.parent, name);
@@ -581,7 +614,12 @@ impl Mailslots {
 
     /// Entries of directory `ino` after `cookie`, handed to `add(ino, next
     /// cookie, kind, name)` until it returns true (its buffer is full).
-    pub fn readdir(&self, ino: Ino, cookie: u64, mut add: impl FnMut(Ino, u64, Kind, &OsStr) -> bool) -> Result<()> {
+    pub fn readdir(
+        &self,
+        ino: Ino,
+        cookie: u64,
+        mut add: impl FnMut(Ino, u64, Kind, &OsStr) -> bool,
+    ) -> Result<()> {
         let node = self.node(ino)?;
         let entries = node.dir()?.read();
         if cookie < 1 && add(ino, 1, Kind::Directory, OsStr::new(".")) {
@@ -648,7 +686,14 @@ impl Mailslots {
 
     /// SetMailslotInfo: the owner (or root) may change the read timeout and
     /// the maximum message size.
-    pub fn setxattr(&self, ino: Ino, name: &OsStr, value: &[u8], flags: i32, caller: Caller) -> Result<()> {
+    pub fn setxattr(
+        &self,
+        ino: Ino,
+        name: &OsStr,
+        value: &[u8],
+        flags: i32,
+        caller: Caller,
+    ) -> Result<()> {
         let (node, slot, attribute) = self.slot_attr(ino, name)?;
         let owner = node.meta.lock().uid;
         if !attribute.settable() || (caller.uid != 0 && caller.uid != owner) {
@@ -658,9 +703,10 @@ impl Mailslots {
             return Err(Error::Exists);
         }
         match attribute {
-            Attribute::MaxMessageSize => {
-                slot.set_max_message_size(xattr::parse_max_message_size(value, self.limits.message_ceiling)?)
-            }
+            Attribute::MaxMessageSize => slot.set_max_message_size(xattr::parse_max_message_size(
+                value,
+                self.limits.message_ceiling,
+            )?),
             Attribute::ReadTimeoutMs => slot.set_read_timeout(xattr::parse_read_timeout(value)?),
             _ => unreachable!("only settable attributes get here"),
         }

@@ -25,7 +25,10 @@ pub fn fold(name: &OsStr) -> Result<String> {
     if text.is_empty() || text == "." || text == ".." {
         return Err(Error::InvalidName);
     }
-    if text.chars().any(|c| c.is_control() || c == '\\' || c == '/') {
+    if text
+        .chars()
+        .any(|c| c.is_control() || c == '\\' || c == '/')
+    {
         return Err(Error::InvalidName);
     }
     Ok(text.to_lowercase())

@@ -175,7 +175,11 @@ impl Slot {
             };
             // A reader about to act on a signal must not be handed a message
             // it would never see: answer it EINTR and try the next one.
-            if waiter.probe.as_ref().is_some_and(|p| p.look() == Verdict::Interrupt) {
+            if waiter
+                .probe
+                .as_ref()
+                .is_some_and(|p| p.look() == Verdict::Interrupt)
+            {
                 refused.push((waiter.respond, Error::Interrupted));
                 continue;
             }
@@ -317,7 +321,10 @@ impl Slot {
             (waiting, next)
         };
         if !interrupted.is_empty() {
-            log::debug!("{} waiting read(s) interrupted by a signal", interrupted.len());
+            log::debug!(
+                "{} waiting read(s) interrupted by a signal",
+                interrupted.len()
+            );
         }
         for respond in interrupted {
             respond(Err(Error::Interrupted));

@@ -126,9 +126,24 @@ mod tests {
         assert_eq!(parse_read_timeout(b"-1"), Ok(None));
         assert_eq!(parse_read_timeout(b"4294967295"), Ok(None));
         assert_eq!(parse_read_timeout(b"0"), Ok(Some(Duration::ZERO)));
-        assert_eq!(parse_read_timeout(b"1500\n"), Ok(Some(Duration::from_millis(1500))));
-        for bad in [&b""[..], b"-5", b"1e3", b" 5", b"4294967296", b"\xff", b"99999999999999999999999"] {
-            assert_eq!(parse_read_timeout(bad), Err(Error::InvalidArgument), "{bad:?}");
+        assert_eq!(
+            parse_read_timeout(b"1500\n"),
+            Ok(Some(Duration::from_millis(1500)))
+        );
+        for bad in [
+            &b""[..],
+            b"-5",
+            b"1e3",
+            b" 5",
+            b"4294967296",
+            b"\xff",
+            b"99999999999999999999999",
+        ] {
+            assert_eq!(
+                parse_read_timeout(bad),
+                Err(Error::InvalidArgument),
+                "{bad:?}"
+            );
         }
     }
 
@@ -136,8 +151,14 @@ mod tests {
     fn sizes() {
         assert_eq!(parse_max_message_size(b"0", 1000), Ok(1000));
         assert_eq!(parse_max_message_size(b"424\0", 1000), Ok(424));
-        assert_eq!(parse_max_message_size(b"1001", 1000), Err(Error::InvalidArgument));
-        assert_eq!(parse_max_message_size(b"-1", 1000), Err(Error::InvalidArgument));
+        assert_eq!(
+            parse_max_message_size(b"1001", 1000),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            parse_max_message_size(b"-1", 1000),
+            Err(Error::InvalidArgument)
+        );
         assert_eq!(format_timeout(Some(Duration::from_millis(20))), "20");
     }
 }

@@ -45,7 +45,13 @@ impl MountIdentity {
     }
 
     pub fn encode(&self) -> String {
-        format!("{} {} {} {}\n", self.mnt_id, u8::from(self.unique), self.dev_major, self.dev_minor)
+        format!(
+            "{} {} {} {}\n",
+            self.mnt_id,
+            u8::from(self.unique),
+            self.dev_major,
+            self.dev_minor
+        )
     }
 
     pub fn decode(line: &str) -> Option<Self> {

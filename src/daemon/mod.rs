@@ -98,7 +98,10 @@ fn daemonize() -> std::io::Result<Option<OwnedFd>> {
         ForkResult::Child => {
             drop(rx);
             setsid()?;
-            let null = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null")?;
+            let null = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")?;
             for fd in 0..=2 {
                 // SAFETY: plain dup2 onto the standard descriptors.
                 if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
@@ -129,21 +132,28 @@ fn serve(
     let notifier = fs.notifier_slot();
 
     let mountpoint = plan.mountpoint.clone();
-    let session = match mount::mount_session(fs, &mountpoint, opts.allow_other, usize::from(opts.threads)) {
-        Ok(s) => s,
-        Err(e) => {
-            let hint = if opts.allow_other && !nix::unistd::geteuid().is_root() {
-                " (allow_other for a non-root user needs user_allow_other in /etc/fuse.conf)"
-            } else {
-                ""
-            };
-            fail(starter, &format!("cannot mount {}: {e}{hint}", mountpoint.display()));
-            return Err(());
-        }
-    };
+    let session =
+        match mount::mount_session(fs, &mountpoint, opts.allow_other, usize::from(opts.threads)) {
+            Ok(s) => s,
+            Err(e) => {
+                let hint = if opts.allow_other && !nix::unistd::geteuid().is_root() {
+                    " (allow_other for a non-root user needs user_allow_other in /etc/fuse.conf)"
+                } else {
+                    ""
+                };
+                fail(
+                    starter,
+                    &format!("cannot mount {}: {e}{hint}", mountpoint.display()),
+                );
+                return Err(());
+            }
+        };
     let _ = notifier.set(session.notifier());
     let Some(identity) = MountIdentity::of(&mountpoint) else {
-        fail(starter, &format!("cannot identify the new mount at {}", mountpoint.display()));
+        fail(
+            starter,
+            &format!("cannot identify the new mount at {}", mountpoint.display()),
+        );
         return Err(());
     };
     watcher.mounted(&identity);
@@ -163,14 +173,15 @@ fn serve(
             let _ = tx.send(Event::SessionEnded(background.join()));
         });
     }
-    let mut signals = match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
-        Ok(s) => s,
-        Err(e) => {
-            unmount_if_ours(&mountpoint, &identity);
-            fail(starter, &format!("cannot install signal handlers: {e}"));
-            return Err(());
-        }
-    };
+    let mut signals =
+        match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
+            Ok(s) => s,
+            Err(e) => {
+                unmount_if_ours(&mountpoint, &identity);
+                fail(starter, &format!("cannot install signal handlers: {e}"));
+                return Err(());
+            }
+        };
     std::thread::spawn(move || {
         for sig in signals.forever() {
             let _ = tx.send(Event::Signal(sig));

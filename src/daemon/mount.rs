@@ -21,7 +21,11 @@ pub fn mount_session<FS: Filesystem>(
 ) -> std::io::Result<Session<FS>> {
     let mut config = fuser::Config::default();
     config.n_threads = Some(threads);
-    config.acl = if allow_other { SessionACL::All } else { SessionACL::Owner };
+    config.acl = if allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
     if !nix::unistd::geteuid().is_root() {
         config.mount_options = vec![
             MountOption::FSName(SOURCE.into()),

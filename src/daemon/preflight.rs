@@ -63,7 +63,9 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
         .map_or(4096, |p| p as usize);
     let ceiling = message_ceiling(max_pages, page);
     if ceiling == 0 {
-        return Err(format!("fs.fuse.max_pages_limit is {max_pages}; mailslotfs needs at least 2"));
+        return Err(format!(
+            "fs.fuse.max_pages_limit is {max_pages}; mailslotfs needs at least 2"
+        ));
     }
     let mut limits = Limits::new(ceiling);
     limits.max_message_size = match opts.max_message_size {

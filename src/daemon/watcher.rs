@@ -32,7 +32,10 @@ pub fn spawn(mountpoint: &Path, close_in_child: &[i32]) -> std::io::Result<Watch
     match unsafe { fork() }? {
         ForkResult::Parent { .. } => {
             drop(rx);
-            nix::fcntl::fcntl(&tx, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+            nix::fcntl::fcntl(
+                &tx,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
             Ok(WatcherLink { fd: tx })
         }
         ForkResult::Child => {
@@ -48,7 +51,13 @@ pub fn spawn(mountpoint: &Path, close_in_child: &[i32]) -> std::io::Result<Watch
 fn watch(rx: OwnedFd, mountpoint: &Path) -> ! {
     // The daemon decides when to stop; a Ctrl-C meant for it must not take
     // the watcher first.
-    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP, Signal::SIGQUIT, Signal::SIGPIPE] {
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGPIPE,
+    ] {
         unsafe {
             let _ = signal(sig, SigHandler::SigIgn);
         }
@@ -62,7 +71,10 @@ fn watch(rx: OwnedFd, mountpoint: &Path) -> ! {
     if let Some(id) = text.lines().next().and_then(MountIdentity::decode)
         && unmount_if_ours(mountpoint, &id)
     {
-        log::warn!("mailslotfs daemon exited without unmounting; unmounted {}", mountpoint.display());
+        log::warn!(
+            "mailslotfs daemon exited without unmounting; unmounted {}",
+            mountpoint.display()
+        );
     }
     std::process::exit(0)
 }

@@ -8,10 +8,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, KernelConfig,
-    LockOwner, Notifier, OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr, ReplyCreate, ReplyData,
-    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyPoll, ReplyStatfs, ReplyWrite, ReplyXattr,
-    Request, TimeOrNow, WriteFlags,
+    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
+    KernelConfig, LockOwner, Notifier, OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr,
+    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyPoll,
+    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use crate::core::{self, Attr, Caller, Kind, Mailslots, Role, SetAttr};
@@ -136,7 +136,10 @@ fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
 impl Filesystem for MailslotFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         if let Err(nearest) = config.set_max_write(self.max_write) {
-            log::warn!("max_write {} refused, kernel offers {nearest}", self.max_write);
+            log::warn!(
+                "max_write {} refused, kernel offers {nearest}",
+                self.max_write
+            );
         }
         Ok(())
     }
@@ -178,21 +181,45 @@ impl Filesystem for MailslotFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        let change = SetAttr { mode, uid, gid, size };
+        let change = SetAttr {
+            mode,
+            uid,
+            gid,
+            size,
+        };
         guarded("setattr", || match self.core.setattr(ino.0, change) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
             Err(e) => reply.error(refuse("setattr", ino, e)),
         })
     }
 
-    fn mknod(&self, _req: &Request, _p: INodeNo, name: &OsStr, _m: u32, _u: u32, _r: u32, reply: ReplyEntry) {
+    fn mknod(
+        &self,
+        _req: &Request,
+        _p: INodeNo,
+        name: &OsStr,
+        _m: u32,
+        _u: u32,
+        _r: u32,
+        reply: ReplyEntry,
+    ) {
         reply.error(refuse("mknod", name, core::Error::NotPermitted));
     }
 
-    fn mkdir(&self, req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
-        guarded("mkdir", || match self.core.mkdir(parent.0, name, mode, umask, caller(req)) {
-            Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-            Err(e) => reply.error(refuse("mkdir", name, e)),
+    fn mkdir(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        guarded("mkdir", || {
+            match self.core.mkdir(parent.0, name, mode, umask, caller(req)) {
+                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
+                Err(e) => reply.error(refuse("mkdir", name, e)),
+            }
         })
     }
 
@@ -207,7 +234,14 @@ impl Filesystem for MailslotFs {
         })
     }
 
-    fn symlink(&self, _req: &Request, _p: INodeNo, name: &OsStr, _t: &std::path::Path, reply: ReplyEntry) {
+    fn symlink(
+        &self,
+        _req: &Request,
+        _p: INodeNo,
+        name: &OsStr,
+        _t: &std::path::Path,
+        reply: ReplyEntry,
+    ) {
         reply.error(refuse("symlink", name, core::Error::NotPermitted));
     }
 
@@ -248,10 +282,16 @@ impl Filesystem for MailslotFs {
     ) {
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
         guarded("read", || {
-            self.core.read(fh.0, size as usize, nonblock, caller(req), move |result| match result {
-                Ok(msg) => reply.data(msg),
-                Err(e) => reply.error(refuse("read", ino, e)),
-            })
+            self.core.read(
+                fh.0,
+                size as usize,
+                nonblock,
+                caller(req),
+                move |result| match result {
+                    Ok(msg) => reply.data(msg),
+                    Err(e) => reply.error(refuse("read", ino, e)),
+                },
+            )
         })
     }
 
@@ -273,7 +313,14 @@ impl Filesystem for MailslotFs {
         })
     }
 
-    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _lo: LockOwner, reply: ReplyEmpty) {
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lo: LockOwner,
+        reply: ReplyEmpty,
+    ) {
         reply.ok();
     }
 
@@ -293,15 +340,31 @@ impl Filesystem for MailslotFs {
         })
     }
 
-    fn fsync(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
+    fn fsync(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _datasync: bool,
+        reply: ReplyEmpty,
+    ) {
         reply.ok();
     }
 
-    fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
         guarded("readdir", || {
-            let result = self.core.readdir(ino.0, offset, |child, cookie, kind, name| {
-                reply.add(INodeNo(child), cookie, file_type(kind), name)
-            });
+            let result = self
+                .core
+                .readdir(ino.0, offset, |child, cookie, kind, name| {
+                    reply.add(INodeNo(child), cookie, file_type(kind), name)
+                });
             match result {
                 Ok(()) => reply.ok(),
                 Err(e) => reply.error(refuse("readdir", ino, e)),
@@ -333,9 +396,11 @@ impl Filesystem for MailslotFs {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        guarded("setxattr", || match self.core.setxattr(ino.0, name, value, flags, caller(req)) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(refuse("setxattr", name, e)),
+        guarded("setxattr", || {
+            match self.core.setxattr(ino.0, name, value, flags, caller(req)) {
+                Ok(()) => reply.ok(),
+                Err(e) => reply.error(refuse("setxattr", name, e)),
+            }
         })
     }
 
@@ -372,10 +437,17 @@ impl Filesystem for MailslotFs {
         reply: ReplyCreate,
     ) {
         guarded("create", || {
-            match self.core.create(parent.0, name, mode, umask, flags, caller(req)) {
-                Ok((a, fh, _)) => {
-                    reply.created(&TTL, &file_attr(&a), Generation(0), FileHandle(fh), SLOT_OPEN_FLAGS)
-                }
+            match self
+                .core
+                .create(parent.0, name, mode, umask, flags, caller(req))
+            {
+                Ok((a, fh, _)) => reply.created(
+                    &TTL,
+                    &file_attr(&a),
+                    Generation(0),
+                    FileHandle(fh),
+                    SLOT_OPEN_FLAGS,
+                ),
                 Err(e) => reply.error(refuse("create", name, e)),
             }
         })
@@ -406,7 +478,11 @@ impl Filesystem for MailslotFs {
                     ev |= PollEvents::POLLOUT | PollEvents::POLLWRNORM;
                 }
                 if ready.closed {
-                    ev |= if role == Role::Client { PollEvents::POLLERR } else { PollEvents::POLLHUP };
+                    ev |= if role == Role::Client {
+                        PollEvents::POLLERR
+                    } else {
+                        PollEvents::POLLHUP
+                    };
                 }
                 reply.poll(ev)
             }
@@ -414,7 +490,16 @@ impl Filesystem for MailslotFs {
         })
     }
 
-    fn fallocate(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _o: u64, _l: u64, _m: i32, reply: ReplyEmpty) {
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        _o: u64,
+        _l: u64,
+        _m: i32,
+        reply: ReplyEmpty,
+    ) {
         reply.error(refuse("fallocate", ino, core::Error::Unsupported));
     }
 }

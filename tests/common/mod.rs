@@ -1,0 +1,212 @@
+//! Mounting a real mailslotfs in a temporary directory and talking to it
+//! with real processes. No test skips: a machine without FUSE fails loudly.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mailslotfs");
+
+pub fn require_fuse() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: these tests need FUSE (modprobe fuse; apt-get install fuse3)"
+    );
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the integration tests mount filesystems and switch users: run them as root"
+    );
+}
+
+/// Whether `path` is currently a mount point of ours, per mountinfo.
+pub fn is_mounted(path: &Path) -> bool {
+    let path = path.to_string_lossy();
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(&*path) && l.contains("fuse.mailslotfs"))
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A mailslotfs daemon in the foreground on a fresh temporary directory.
+pub struct Mount {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+    pub child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Mount {
+    pub fn start() -> Mount {
+        Self::with_args(&[])
+    }
+
+    pub fn with_args(args: &[&str]) -> Mount {
+        require_fuse();
+        let dir = tempfile::Builder::new()
+            .prefix("mailslotfs-test")
+            .tempdir()
+            .unwrap();
+        let path = dir.path().join("m");
+        fs::create_dir(&path).unwrap();
+        let log = dir.path().join("daemon.log");
+        let child = Command::new(BIN)
+            .arg("--foreground")
+            .arg("-v")
+            .args(args)
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("starting mailslotfs");
+        let mut m = Mount {
+            dir,
+            path,
+            child: Some(child),
+            log,
+        };
+        let start = Instant::now();
+        while !is_mounted(&m.path) {
+            if let Some(status) = m.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mailslotfs exited at start ({status}): {}", m.log());
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "mount never appeared: {}",
+                m.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Mounted is not yet answering: wait until a stat goes through.
+        fs::metadata(&m.path).unwrap();
+        m
+    }
+
+    pub fn p(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    pub fn s(&self) -> String {
+        self.path.to_string_lossy().into_owned()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().unwrap().id() as i32
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends `sig` to the daemon and waits for it to exit.
+    pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("daemon still ours");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("daemon did not exit after {sig}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let _ = self.signal_and_wait(nix::sys::signal::Signal::SIGTERM);
+        }
+        // The watcher unmounts after a crash; give it a moment, then make
+        // sure nothing of ours is left mounted.
+        let start = Instant::now();
+        while is_mounted(&self.path) && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if is_mounted(&self.path) {
+            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        }
+    }
+}
+
+/// Runs `sh -c script` with `M` set to the mount point.
+pub fn sh(m: &Mount, script: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("M", &m.path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Runs a Python script with the mount point as `M` (a str) and helpers
+/// preloaded; returns (stdout, stderr) and fails the test on a non-zero exit.
+pub fn py(m: &Mount, script: &str) -> String {
+    let out = py_output(m, script);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "python failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{}\n--- daemon\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        m.log()
+    );
+    stdout
+}
+
+pub const PY_PRELUDE: &str = r#"
+import os, sys, errno, time, signal, select, socket, struct, threading
+M = sys.argv[1]
+def P(name): return os.path.join(M, name)
+def err(f, *a):
+    try:
+        f(*a)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+    return "OK"
+def server(name, flags=os.O_RDONLY, mode=0o666):
+    return os.open(P(name), os.O_CREAT | flags, mode)
+def client(name):
+    return os.open(P(name), os.O_WRONLY)
+def send(name, data):
+    fd = client(name)
+    try:
+        return os.write(fd, data)
+    finally:
+        os.close(fd)
+def xattr(name, attr):
+    return os.getxattr(P(name), "user.mailslot." + attr).decode()
+"#;
+
+pub fn py_output(m: &Mount, script: &str) -> Output {
+    let mut child = Command::new("python3")
+        .arg("-u")
+        .arg("-")
+        .arg(&m.path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is needed by the tests");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(PY_PRELUDE.as_bytes()).unwrap();
+    stdin.write_all(script.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
