@@ -1,0 +1,29 @@
+# Sourced by install.sh and tests/run-all.sh: installs the Debian packages
+# and the Rust toolchain that are missing, and nothing that is present.
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# install_prerequisites PACKAGE... : Debian packages beyond the build's own.
+install_prerequisites() {
+    local want=("$@") missing=()
+    have cc || want+=(gcc libc6-dev)
+    have curl || want+=(curl ca-certificates)
+    for pkg in "${want[@]}"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing packages: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! have cargo; then
+        # Debian's own cargo is too old for this crate (edition 2024).
+        echo "== installing the Rust toolchain (rustup, stable)"
+        curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+}

@@ -1,0 +1,204 @@
+//! Starting, stopping and surviving the daemon: start-up errors, daemon mode,
+//! umount, SIGTERM, SIGKILL, the unmount watcher and the mount helper.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, Mount, is_mounted, wait_until};
+use nix::sys::signal::Signal;
+
+fn start_error(args: &[&str], mountpoint: &Path) -> String {
+    let out = Command::new(BIN).args(args).arg(mountpoint).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "one clear line, got: {err}");
+    err
+}
+
+#[test]
+fn start_errors_are_one_clear_line() {
+    common::require_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    assert!(start_error(&["-f"], &missing).contains("No such file"));
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(start_error(&["-f"], &file).contains("not a directory"));
+    let full = dir.path().join("full");
+    std::fs::create_dir(&full).unwrap();
+    std::fs::write(full.join("x"), b"x").unwrap();
+    assert!(start_error(&["-f"], &full).contains("not empty"));
+    assert!(start_error(&["-o", "bogus"], dir.path()).contains("unknown mount option"));
+}
+
+/// The daemonized form returns only once the mount answers, and `umount`
+/// ends it.
+#[test]
+fn daemon_mode_returns_when_ready_and_umount_ends_it() {
+    common::require_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("m");
+    std::fs::create_dir(&mnt).unwrap();
+    let status = Command::new(BIN).arg(&mnt).status().unwrap();
+    assert!(status.success());
+    // Ready means usable right now, with no waiting.
+    assert!(is_mounted(&mnt));
+    std::fs::File::options()
+        .read(true)
+        .create(true)
+        .write(true)
+        .open(mnt.join("ready"))
+        .unwrap();
+    let pids = daemon_pids(&mnt);
+    assert_eq!(pids.len(), 2, "daemon and watcher: {pids:?}");
+    assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
+    wait_until("the daemon to exit after umount", Duration::from_secs(10), || {
+        daemon_pids(&mnt).is_empty()
+    });
+    assert!(!is_mounted(&mnt));
+}
+
+/// Processes whose command line names `mnt` (the daemon and its watcher).
+fn daemon_pids(mnt: &Path) -> Vec<i32> {
+    let needle = mnt.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
+            !zombie
+                && cmd.split(|&b| b == 0).any(|a| a == needle.as_bytes())
+                && cmd.starts_with(BIN.as_bytes())
+        })
+        .collect()
+}
+
+/// A Python reader blocked in read() on `name`; prints what ended its read.
+fn blocked_reader(m: &Mount, name: &str) -> std::process::Child {
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import os, errno\nfd = os.open({:?}, os.O_CREAT | os.O_RDONLY)\nprint('waiting', flush=True)\n\
+             try:\n    print('got', os.read(fd, 100))\nexcept OSError as e:\n    print('error', errno.errorcode[e.errno])",
+            m.p(name)
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the reader's slot", Duration::from_secs(10), || m.p(name).exists());
+    std::thread::sleep(Duration::from_millis(200));
+    child
+}
+
+fn finished_within(mut child: std::process::Child, secs: u64) -> String {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(secs) {
+            let _ = child.kill();
+            panic!("the blocked reader hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+}
+
+#[test]
+fn sigterm_unmounts_answers_waiting_readers_and_exits_0() {
+    let mut m = Mount::start();
+    let reader = blocked_reader(&m, "waiting");
+    let status = m.signal_and_wait(Signal::SIGTERM);
+    assert!(status.success(), "{status}: {}", m.log());
+    let out = finished_within(reader, 10);
+    assert!(out.contains("error"), "{out}");
+    wait_until("the mount to go", Duration::from_secs(5), || !is_mounted(&m.path));
+}
+
+#[test]
+fn sigkill_leaves_no_dead_mount_and_mounting_again_works() {
+    let mut m = Mount::start();
+    let reader = blocked_reader(&m, "waiting");
+    m.signal_and_wait(Signal::SIGKILL);
+    let out = finished_within(reader, 10);
+    assert!(out.contains("error"), "{out}");
+    wait_until("the watcher to unmount", Duration::from_secs(10), || !is_mounted(&m.path));
+    assert!(std::fs::read_dir(&m.path).is_ok(), "mount point usable again");
+    // Mount again at once on the same path.
+    let again = Command::new(BIN).arg("-f").arg(&m.path).stderr(Stdio::null()).spawn().unwrap();
+    let pid = again.id() as i32;
+    wait_until("the second mount", Duration::from_secs(10), || is_mounted(&m.path));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    let status = again.wait_with_output().unwrap().status;
+    assert!(status.success());
+}
+
+/// A watcher whose daemon dies must not unmount a later mount at the same
+/// path made by someone else.
+#[test]
+fn a_stale_watcher_never_unmounts_a_later_mount() {
+    let mut first = Mount::start();
+    let path: PathBuf = first.path.clone();
+    // Keep the first mount's connection alive while it is detached, so its
+    // daemon (and watcher) outlive the second mount's start.
+    let holder = Command::new("sleep")
+        .arg("60")
+        .current_dir(&path)
+        .spawn()
+        .unwrap();
+    assert!(Command::new("umount").arg("-l").arg(&path).status().unwrap().success());
+    let second = Command::new(BIN).arg("-f").arg(&path).stderr(Stdio::null()).spawn().unwrap();
+    wait_until("the second mount", Duration::from_secs(10), || is_mounted(&path));
+    first.signal_and_wait(Signal::SIGKILL);
+    // Give the first watcher every chance to do the wrong thing.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(is_mounted(&path), "the later mount must survive");
+    std::fs::File::options().read(true).write(true).create(true).open(path.join("alive")).unwrap();
+    let pid = nix::unistd::Pid::from_raw(second.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    assert!(second.wait_with_output().unwrap().status.success());
+    let mut holder = holder;
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn the_mount_helper_mounts_with_options() {
+    common::require_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("m");
+    std::fs::create_dir(&mnt).unwrap();
+    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/mount-scripts/mount.fuse.mailslotfs");
+    let status = Command::new(helper)
+        .arg("mailslotfs")
+        .arg(&mnt)
+        .args(["-o", "rw,nosuid,allow_other,max_message_size=424"])
+        .env("MAILSLOTFS_BIN", BIN)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(is_mounted(&mnt));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = mountinfo.lines().find(|l| l.contains(&*mnt.to_string_lossy())).unwrap();
+    assert!(line.contains("allow_other"), "{line}");
+    let _server = std::fs::File::options().read(true).create(true).write(true).open(mnt.join("s")).unwrap();
+    let size = xattr(&mnt.join("s"), "user.mailslot.max_message_size");
+    assert_eq!(size, "424");
+    drop(_server);
+    assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
+    wait_until("the daemon to exit", Duration::from_secs(10), || daemon_pids(&mnt).is_empty());
+}
+
+fn xattr(path: &Path, name: &str) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg("import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2]).decode())")
+        .arg(path)
+        .arg(name)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests and the integration
+# tests that mount real filesystems and talk to them with real processes.
+# Run as root (the tests mount, switch users and make network namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "run-all.sh: run as root: the tests mount filesystems and switch users" >&2
+    exit 1
+fi
+source mount-scripts/prerequisites.sh
+install_prerequisites fuse3 python3 attr iproute2
+if [ ! -e /dev/fuse ]; then
+    echo "run-all.sh: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2
+    exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --all-targets --locked
