@@ -1,1 +1,214 @@
+//! The core without FUSE: the same contract as the integration tests,
+//! driven by direct calls, plus what only the core can show (waiters,
+//! node lifetimes, accounting).
 
+use std::ffi::OsStr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::*;
+
+const ROOT_USER: Caller = Caller { uid: 0, gid: 0, pid: 0 };
+const OTHER: Caller = Caller { uid: 1000, gid: 1000, pid: 0 };
+
+fn fs() -> Mailslots {
+    let mut limits = Limits::new(1000);
+    limits.max_queued_bytes = 100;
+    limits.max_total_bytes = 150;
+    Mailslots::new(limits, 0, 0)
+}
+
+fn n(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn server(m: &Mailslots, name: &str) -> (Ino, Fh) {
+    let (attr, fh, role) = m.create(ROOT, n(name), 0o666, 0o022, libc::O_RDONLY, ROOT_USER).unwrap();
+    assert_eq!(role, Role::Server { writable: false });
+    (attr.ino, fh)
+}
+
+/// Reads through `fh` and returns the answer if it came within `wait`.
+fn read(m: &Mailslots, fh: Fh, size: usize, nonblock: bool, wait: Duration) -> Option<Result<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel();
+    m.read(fh, size, nonblock, ROOT_USER, move |r| {
+        let _ = tx.send(r.map(|b| b.to_vec()));
+    });
+    rx.recv_timeout(wait).ok()
+}
+
+fn now(m: &Mailslots, fh: Fh, size: usize) -> Result<Vec<u8>> {
+    read(m, fh, size, true, Duration::from_secs(1)).expect("answered at once")
+}
+
+#[test]
+fn create_read_write_round_trip() {
+    let m = fs();
+    let (ino, s) = server(&m, "box");
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    assert_eq!(m.write(c, b"hello"), Ok(5));
+    assert_eq!(m.write(c, b""), Ok(0));
+    assert_eq!(m.getattr(ino).unwrap().size, 5);
+    assert_eq!(now(&m, s, 3), Err(Error::BufferTooSmall));
+    assert_eq!(now(&m, s, 5).unwrap(), b"hello");
+    assert_eq!(now(&m, s, 5), Err(Error::WouldBlock));
+    assert_eq!(now(&m, c, 5), Err(Error::BadHandle));
+    assert_eq!(m.write(s, b"x"), Err(Error::NotWritable));
+    assert_eq!(m.open(ino, libc::O_RDONLY), Err(Error::ReadAccessDenied));
+    assert_eq!(m.open(ino, libc::O_RDWR), Err(Error::ReadAccessDenied));
+}
+
+#[test]
+fn write_only_never_creates_and_exclusive_create_fails_on_existing() {
+    let m = fs();
+    let wr = libc::O_WRONLY | libc::O_CREAT;
+    assert_eq!(m.create(ROOT, n("x"), 0o666, 0, wr, ROOT_USER).map(|r| r.1), Err(Error::NotFound));
+    server(&m, "x");
+    let excl = libc::O_RDONLY | libc::O_EXCL;
+    assert_eq!(m.create(ROOT, n("X"), 0o666, 0, excl, ROOT_USER).map(|r| r.1), Err(Error::Exists));
+    let (_, _, role) = m.create(ROOT, n("X"), 0o666, 0, wr, ROOT_USER).unwrap();
+    assert_eq!(role, Role::Client);
+}
+
+#[test]
+fn a_waiting_reader_gets_the_next_message() {
+    let m = fs();
+    let (ino, s) = server(&m, "w");
+    let (tx, rx) = mpsc::channel();
+    m.read(s, 100, false, ROOT_USER, move |r| {
+        let _ = tx.send(r.map(|b| b.to_vec()));
+    });
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "still waiting");
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    m.write(c, b"wake").unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(), b"wake");
+    // Handed over directly: nothing stays queued.
+    assert_eq!(m.slot_info(ino).unwrap().message_count, 0);
+}
+
+#[test]
+fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
+    let m = fs();
+    let (ino, s) = server(&m, "w");
+    let (tx, rx) = mpsc::channel();
+    m.read(s, 2, false, ROOT_USER, move |r| {
+        let _ = tx.send(r.map(|b| b.to_vec()));
+    });
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    m.write(c, b"toolong").unwrap();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap(), Err(Error::BufferTooSmall));
+    assert_eq!(now(&m, s, 100).unwrap(), b"toolong");
+}
+
+#[test]
+fn read_timeout_ends_a_wait_with_end_of_file() {
+    let m = fs();
+    let (ino, s) = server(&m, "t");
+    m.setxattr(ino, n("user.mailslot.read_timeout_ms"), b"30", 0, ROOT_USER).unwrap();
+    let answer = read(&m, s, 10, false, Duration::from_secs(5)).expect("timeout fired");
+    assert_eq!(answer.unwrap(), b"");
+    m.setxattr(ino, n("user.mailslot.read_timeout_ms"), b"0", 0, ROOT_USER).unwrap();
+    assert_eq!(read(&m, s, 10, false, Duration::from_millis(100)).unwrap().unwrap(), b"");
+}
+
+#[test]
+fn closing_the_server_removes_the_slot_and_clients_get_epipe() {
+    let m = fs();
+    let removed = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = removed.clone();
+    m.set_invalidate_hook(move |parent, name| seen.lock().push((parent, name.to_owned())));
+    let (ino, s) = server(&m, "gone");
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    m.write(c, b"discarded").unwrap();
+    m.lookup(ROOT, n("GONE")).unwrap();
+    m.release(s);
+    assert_eq!(m.lookup(ROOT, n("gone")).map(|a| a.ino), Err(Error::NotFound));
+    assert_eq!(m.write(c, b"late"), Err(Error::ServerGone));
+    assert_eq!(m.statfs().blocks_free, m.statfs().blocks, "quota returned");
+    // Both spellings the kernel may have cached are invalidated.
+    assert_eq!(removed.lock().len(), 2);
+    // The node lives until the kernel forgets it: create 1 + lookup 1.
+    assert!(m.getattr(ino).is_ok());
+    m.forget(ino, 2);
+    assert_eq!(m.getattr(ino).map(|a| a.ino), Err(Error::NotFound));
+    // The name is free again at once.
+    server(&m, "gone");
+}
+
+#[test]
+fn quotas_per_slot_and_per_mount() {
+    let m = fs();
+    let (a, _sa) = server(&m, "a");
+    let (b, _sb) = server(&m, "b");
+    let ca = m.open(a, libc::O_WRONLY).unwrap();
+    let cb = m.open(b, libc::O_WRONLY).unwrap();
+    for _ in 0..4 {
+        m.write(ca, &[0u8; 20]).unwrap(); // 24 charged each
+    }
+    assert_eq!(m.write(ca, &[0u8; 20]), Err(Error::QueueFull), "slot quota 100");
+    m.write(cb, &[0u8; 20]).unwrap();
+    m.write(cb, &[0u8; 20]).unwrap();
+    assert_eq!(m.write(cb, &[0u8; 20]), Err(Error::QueueFull), "mount quota 150");
+    assert_eq!(m.write(ca, &[0u8; 1001]), Err(Error::MessageTooLarge));
+}
+
+#[test]
+fn names_fold_case_and_directories_nest() {
+    let m = fs();
+    let dir = m.mkdir(ROOT, n("Net"), 0o755, 0, ROOT_USER).unwrap();
+    assert_eq!(m.mkdir(ROOT, n("NET"), 0o755, 0, ROOT_USER).map(|a| a.ino), Err(Error::Exists));
+    let (attr, _s, _) = m.create(dir.ino, n("Logon"), 0o600, 0, libc::O_RDWR, OTHER).unwrap();
+    assert_eq!((attr.uid, attr.perm), (1000, 0o600));
+    assert_eq!(m.lookup(dir.ino, n("LOGON")).unwrap().ino, attr.ino);
+    assert_eq!(m.rmdir(ROOT, n("net")), Err(Error::DirectoryNotEmpty));
+    let mut names = Vec::new();
+    m.readdir(dir.ino, 0, |_, _, _, name| {
+        names.push(name.to_owned());
+        false
+    })
+    .unwrap();
+    assert_eq!(names, [".", "..", "Logon"]);
+    assert_eq!(m.mkdir(ROOT, n("bad\\name"), 0o755, 0, ROOT_USER).map(|a| a.ino), Err(Error::InvalidName));
+}
+
+#[test]
+fn only_the_owner_sets_mailslot_info() {
+    let m = fs();
+    let (ino, _s) = server(&m, "own");
+    let set = |who, attr: &str, v: &[u8]| m.setxattr(ino, n(attr), v, 0, who);
+    assert_eq!(set(OTHER, "user.mailslot.read_timeout_ms", b"5"), Err(Error::NotPermitted));
+    assert_eq!(set(ROOT_USER, "user.mailslot.message_count", b"5"), Err(Error::NotPermitted));
+    assert_eq!(set(ROOT_USER, "user.mailslot.nope", b"5"), Err(Error::NoAttribute));
+    assert_eq!(set(ROOT_USER, "user.mailslot.max_message_size", b"2000"), Err(Error::InvalidArgument));
+    set(ROOT_USER, "user.mailslot.max_message_size", b"10").unwrap();
+    assert_eq!(m.getxattr(ino, n("user.mailslot.max_message_size")).unwrap(), b"10");
+    assert_eq!(m.getxattr(ino, n("user.mailslot.next_message_size")).unwrap(), b"-1");
+    assert_eq!(m.removexattr(ino, n("user.mailslot.queued_bytes")), Err(Error::NotPermitted));
+}
+
+#[test]
+fn poll_wakes_once_a_message_arrives() {
+    let m = fs();
+    let (ino, s) = server(&m, "p");
+    let (tx, rx) = mpsc::channel();
+    let (ready, _) = m.poll(s, 7, Some(Box::new(move || tx.send(()).unwrap()))).unwrap();
+    assert!(!ready.readable);
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    m.write(c, b"x").unwrap();
+    rx.recv_timeout(Duration::from_secs(1)).expect("woken");
+    assert!(m.poll(s, 7, None).unwrap().0.readable);
+}
+
+#[test]
+fn shutdown_answers_every_waiting_reader() {
+    let m = fs();
+    let (_, s) = server(&m, "s");
+    let (tx, rx) = mpsc::channel();
+    m.read(s, 10, false, ROOT_USER, move |r| tx.send(r.map(|b| b.to_vec())).unwrap());
+    m.shutdown();
+    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap(), Err(Error::ShuttingDown));
+    assert_eq!(
+        m.create(ROOT, n("new"), 0o666, 0, libc::O_RDONLY, ROOT_USER).map(|r| r.1),
+        Err(Error::ShuttingDown)
+    );
+}
