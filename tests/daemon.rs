@@ -11,7 +11,11 @@ use common::{BIN, Mount, is_mounted, wait_until};
 use nix::sys::signal::Signal;
 
 fn start_error(args: &[&str], mountpoint: &Path) -> String {
-    let out = Command::new(BIN).args(args).arg(mountpoint).output().unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .arg(mountpoint)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(err.lines().count(), 1, "one clear line, got: {err}");
@@ -49,15 +53,18 @@ fn daemon_mode_returns_when_ready_and_umount_ends_it() {
     std::fs::File::options()
         .read(true)
         .create(true)
+        .truncate(false)
         .write(true)
         .open(mnt.join("ready"))
         .unwrap();
     let pids = daemon_pids(&mnt);
     assert_eq!(pids.len(), 2, "daemon and watcher: {pids:?}");
     assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
-    wait_until("the daemon to exit after umount", Duration::from_secs(10), || {
-        daemon_pids(&mnt).is_empty()
-    });
+    wait_until(
+        "the daemon to exit after umount",
+        Duration::from_secs(10),
+        || daemon_pids(&mnt).is_empty(),
+    );
     assert!(!is_mounted(&mnt));
 }
 
@@ -70,7 +77,10 @@ fn daemon_pids(mnt: &Path) -> Vec<i32> {
         .filter(|pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat.rsplit(')').next().is_some_and(|s| s.trim_start().starts_with('Z'));
+            let zombie = stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|s| s.trim_start().starts_with('Z'));
             !zombie
                 && cmd.split(|&b| b == 0).any(|a| a == needle.as_bytes())
                 && cmd.starts_with(BIN.as_bytes())
@@ -90,7 +100,9 @@ fn blocked_reader(m: &Mount, name: &str) -> std::process::Child {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the reader's slot", Duration::from_secs(10), || m.p(name).exists());
+    wait_until("the reader's slot", Duration::from_secs(10), || {
+        m.p(name).exists()
+    });
     std::thread::sleep(Duration::from_millis(200));
     child
 }
@@ -115,7 +127,9 @@ fn sigterm_unmounts_answers_waiting_readers_and_exits_0() {
     assert!(status.success(), "{status}: {}", m.log());
     let out = finished_within(reader, 10);
     assert!(out.contains("error"), "{out}");
-    wait_until("the mount to go", Duration::from_secs(5), || !is_mounted(&m.path));
+    wait_until("the mount to go", Duration::from_secs(5), || {
+        !is_mounted(&m.path)
+    });
 }
 
 #[test]
@@ -125,12 +139,24 @@ fn sigkill_leaves_no_dead_mount_and_mounting_again_works() {
     m.signal_and_wait(Signal::SIGKILL);
     let out = finished_within(reader, 10);
     assert!(out.contains("error"), "{out}");
-    wait_until("the watcher to unmount", Duration::from_secs(10), || !is_mounted(&m.path));
-    assert!(std::fs::read_dir(&m.path).is_ok(), "mount point usable again");
+    wait_until("the watcher to unmount", Duration::from_secs(10), || {
+        !is_mounted(&m.path)
+    });
+    assert!(
+        std::fs::read_dir(&m.path).is_ok(),
+        "mount point usable again"
+    );
     // Mount again at once on the same path.
-    let again = Command::new(BIN).arg("-f").arg(&m.path).stderr(Stdio::null()).spawn().unwrap();
+    let again = Command::new(BIN)
+        .arg("-f")
+        .arg(&m.path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = again.id() as i32;
-    wait_until("the second mount", Duration::from_secs(10), || is_mounted(&m.path));
+    wait_until("the second mount", Duration::from_secs(10), || {
+        is_mounted(&m.path)
+    });
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM).unwrap();
     let status = again.wait_with_output().unwrap().status;
     assert!(status.success());
@@ -149,14 +175,34 @@ fn a_stale_watcher_never_unmounts_a_later_mount() {
         .current_dir(&path)
         .spawn()
         .unwrap();
-    assert!(Command::new("umount").arg("-l").arg(&path).status().unwrap().success());
-    let second = Command::new(BIN).arg("-f").arg(&path).stderr(Stdio::null()).spawn().unwrap();
-    wait_until("the second mount", Duration::from_secs(10), || is_mounted(&path));
+    assert!(
+        Command::new("umount")
+            .arg("-l")
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let second = Command::new(BIN)
+        .arg("-f")
+        .arg(&path)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the second mount", Duration::from_secs(10), || {
+        is_mounted(&path)
+    });
     first.signal_and_wait(Signal::SIGKILL);
     // Give the first watcher every chance to do the wrong thing.
     std::thread::sleep(Duration::from_millis(500));
     assert!(is_mounted(&path), "the later mount must survive");
-    std::fs::File::options().read(true).write(true).create(true).open(path.join("alive")).unwrap();
+    std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path.join("alive"))
+        .unwrap();
     let pid = nix::unistd::Pid::from_raw(second.id() as i32);
     nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
     assert!(second.wait_with_output().unwrap().status.success());
@@ -171,7 +217,10 @@ fn the_mount_helper_mounts_with_options() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).unwrap();
-    let helper = concat!(env!("CARGO_MANIFEST_DIR"), "/mount-scripts/mount.fuse.mailslotfs");
+    let helper = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/mount-scripts/mount.fuse.mailslotfs"
+    );
     let status = Command::new(helper)
         .arg("mailslotfs")
         .arg(&mnt)
@@ -182,14 +231,25 @@ fn the_mount_helper_mounts_with_options() {
     assert!(status.success());
     assert!(is_mounted(&mnt));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let line = mountinfo.lines().find(|l| l.contains(&*mnt.to_string_lossy())).unwrap();
+    let line = mountinfo
+        .lines()
+        .find(|l| l.contains(&*mnt.to_string_lossy()))
+        .unwrap();
     assert!(line.contains("allow_other"), "{line}");
-    let _server = std::fs::File::options().read(true).create(true).write(true).open(mnt.join("s")).unwrap();
+    let _server = std::fs::File::options()
+        .read(true)
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(mnt.join("s"))
+        .unwrap();
     let size = xattr(&mnt.join("s"), "user.mailslot.max_message_size");
     assert_eq!(size, "424");
     drop(_server);
     assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
-    wait_until("the daemon to exit", Duration::from_secs(10), || daemon_pids(&mnt).is_empty());
+    wait_until("the daemon to exit", Duration::from_secs(10), || {
+        daemon_pids(&mnt).is_empty()
+    });
 }
 
 fn xattr(path: &Path, name: &str) -> String {

@@ -391,9 +391,4 @@ impl Slot {
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {
         self.state.lock().read_timeout = timeout;
     }
-
-    #[cfg(test)]
-    pub(crate) fn waiting_readers(&self) -> usize {
-        self.state.lock().waiters.len()
-    }
 }

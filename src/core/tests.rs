@@ -8,8 +8,16 @@ use std::time::Duration;
 
 use super::*;
 
-const ROOT_USER: Caller = Caller { uid: 0, gid: 0, pid: 0 };
-const OTHER: Caller = Caller { uid: 1000, gid: 1000, pid: 0 };
+const ROOT_USER: Caller = Caller {
+    uid: 0,
+    gid: 0,
+    pid: 0,
+};
+const OTHER: Caller = Caller {
+    uid: 1000,
+    gid: 1000,
+    pid: 0,
+};
 
 fn fs() -> Mailslots {
     let mut limits = Limits::new(1000);
@@ -23,13 +31,21 @@ fn n(s: &str) -> &OsStr {
 }
 
 fn server(m: &Mailslots, name: &str) -> (Ino, Fh) {
-    let (attr, fh, role) = m.create(ROOT, n(name), 0o666, 0o022, libc::O_RDONLY, ROOT_USER).unwrap();
+    let (attr, fh, role) = m
+        .create(ROOT, n(name), 0o666, 0o022, libc::O_RDONLY, ROOT_USER)
+        .unwrap();
     assert_eq!(role, Role::Server { writable: false });
     (attr.ino, fh)
 }
 
 /// Reads through `fh` and returns the answer if it came within `wait`.
-fn read(m: &Mailslots, fh: Fh, size: usize, nonblock: bool, wait: Duration) -> Option<Result<Vec<u8>>> {
+fn read(
+    m: &Mailslots,
+    fh: Fh,
+    size: usize,
+    nonblock: bool,
+    wait: Duration,
+) -> Option<Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel();
     m.read(fh, size, nonblock, ROOT_USER, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
@@ -62,10 +78,17 @@ fn create_read_write_round_trip() {
 fn write_only_never_creates_and_exclusive_create_fails_on_existing() {
     let m = fs();
     let wr = libc::O_WRONLY | libc::O_CREAT;
-    assert_eq!(m.create(ROOT, n("x"), 0o666, 0, wr, ROOT_USER).map(|r| r.1), Err(Error::NotFound));
+    assert_eq!(
+        m.create(ROOT, n("x"), 0o666, 0, wr, ROOT_USER).map(|r| r.1),
+        Err(Error::NotFound)
+    );
     server(&m, "x");
     let excl = libc::O_RDONLY | libc::O_EXCL;
-    assert_eq!(m.create(ROOT, n("X"), 0o666, 0, excl, ROOT_USER).map(|r| r.1), Err(Error::Exists));
+    assert_eq!(
+        m.create(ROOT, n("X"), 0o666, 0, excl, ROOT_USER)
+            .map(|r| r.1),
+        Err(Error::Exists)
+    );
     let (_, _, role) = m.create(ROOT, n("X"), 0o666, 0, wr, ROOT_USER).unwrap();
     assert_eq!(role, Role::Client);
 }
@@ -78,10 +101,16 @@ fn a_waiting_reader_gets_the_next_message() {
     m.read(s, 100, false, ROOT_USER, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
-    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err(), "still waiting");
+    assert!(
+        rx.recv_timeout(Duration::from_millis(50)).is_err(),
+        "still waiting"
+    );
     let c = m.open(ino, libc::O_WRONLY).unwrap();
     m.write(c, b"wake").unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(), b"wake");
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(),
+        b"wake"
+    );
     // Handed over directly: nothing stays queued.
     assert_eq!(m.slot_info(ino).unwrap().message_count, 0);
 }
@@ -96,7 +125,10 @@ fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
     });
     let c = m.open(ino, libc::O_WRONLY).unwrap();
     m.write(c, b"toolong").unwrap();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap(), Err(Error::BufferTooSmall));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).unwrap(),
+        Err(Error::BufferTooSmall)
+    );
     assert_eq!(now(&m, s, 100).unwrap(), b"toolong");
 }
 
@@ -104,11 +136,18 @@ fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
 fn read_timeout_ends_a_wait_with_end_of_file() {
     let m = fs();
     let (ino, s) = server(&m, "t");
-    m.setxattr(ino, n("user.mailslot.read_timeout_ms"), b"30", 0, ROOT_USER).unwrap();
+    m.setxattr(ino, n("user.mailslot.read_timeout_ms"), b"30", 0, ROOT_USER)
+        .unwrap();
     let answer = read(&m, s, 10, false, Duration::from_secs(5)).expect("timeout fired");
     assert_eq!(answer.unwrap(), b"");
-    m.setxattr(ino, n("user.mailslot.read_timeout_ms"), b"0", 0, ROOT_USER).unwrap();
-    assert_eq!(read(&m, s, 10, false, Duration::from_millis(100)).unwrap().unwrap(), b"");
+    m.setxattr(ino, n("user.mailslot.read_timeout_ms"), b"0", 0, ROOT_USER)
+        .unwrap();
+    assert_eq!(
+        read(&m, s, 10, false, Duration::from_millis(100))
+            .unwrap()
+            .unwrap(),
+        b""
+    );
 }
 
 #[test]
@@ -122,7 +161,10 @@ fn closing_the_server_removes_the_slot_and_clients_get_epipe() {
     m.write(c, b"discarded").unwrap();
     m.lookup(ROOT, n("GONE")).unwrap();
     m.release(s);
-    assert_eq!(m.lookup(ROOT, n("gone")).map(|a| a.ino), Err(Error::NotFound));
+    assert_eq!(
+        m.lookup(ROOT, n("gone")).map(|a| a.ino),
+        Err(Error::NotFound)
+    );
     assert_eq!(m.write(c, b"late"), Err(Error::ServerGone));
     assert_eq!(m.statfs().blocks_free, m.statfs().blocks, "quota returned");
     // Both spellings the kernel may have cached are invalidated.
@@ -145,10 +187,18 @@ fn quotas_per_slot_and_per_mount() {
     for _ in 0..4 {
         m.write(ca, &[0u8; 20]).unwrap(); // 24 charged each
     }
-    assert_eq!(m.write(ca, &[0u8; 20]), Err(Error::QueueFull), "slot quota 100");
+    assert_eq!(
+        m.write(ca, &[0u8; 20]),
+        Err(Error::QueueFull),
+        "slot quota 100"
+    );
     m.write(cb, &[0u8; 20]).unwrap();
     m.write(cb, &[0u8; 20]).unwrap();
-    assert_eq!(m.write(cb, &[0u8; 20]), Err(Error::QueueFull), "mount quota 150");
+    assert_eq!(
+        m.write(cb, &[0u8; 20]),
+        Err(Error::QueueFull),
+        "mount quota 150"
+    );
     assert_eq!(m.write(ca, &[0u8; 1001]), Err(Error::MessageTooLarge));
 }
 
@@ -156,8 +206,13 @@ fn quotas_per_slot_and_per_mount() {
 fn names_fold_case_and_directories_nest() {
     let m = fs();
     let dir = m.mkdir(ROOT, n("Net"), 0o755, 0, ROOT_USER).unwrap();
-    assert_eq!(m.mkdir(ROOT, n("NET"), 0o755, 0, ROOT_USER).map(|a| a.ino), Err(Error::Exists));
-    let (attr, _s, _) = m.create(dir.ino, n("Logon"), 0o600, 0, libc::O_RDWR, OTHER).unwrap();
+    assert_eq!(
+        m.mkdir(ROOT, n("NET"), 0o755, 0, ROOT_USER).map(|a| a.ino),
+        Err(Error::Exists)
+    );
+    let (attr, _s, _) = m
+        .create(dir.ino, n("Logon"), 0o600, 0, libc::O_RDWR, OTHER)
+        .unwrap();
     assert_eq!((attr.uid, attr.perm), (1000, 0o600));
     assert_eq!(m.lookup(dir.ino, n("LOGON")).unwrap().ino, attr.ino);
     assert_eq!(m.rmdir(ROOT, n("net")), Err(Error::DirectoryNotEmpty));
@@ -168,7 +223,11 @@ fn names_fold_case_and_directories_nest() {
     })
     .unwrap();
     assert_eq!(names, [".", "..", "Logon"]);
-    assert_eq!(m.mkdir(ROOT, n("bad\\name"), 0o755, 0, ROOT_USER).map(|a| a.ino), Err(Error::InvalidName));
+    assert_eq!(
+        m.mkdir(ROOT, n("bad\\name"), 0o755, 0, ROOT_USER)
+            .map(|a| a.ino),
+        Err(Error::InvalidName)
+    );
 }
 
 #[test]
@@ -176,14 +235,37 @@ fn only_the_owner_sets_mailslot_info() {
     let m = fs();
     let (ino, _s) = server(&m, "own");
     let set = |who, attr: &str, v: &[u8]| m.setxattr(ino, n(attr), v, 0, who);
-    assert_eq!(set(OTHER, "user.mailslot.read_timeout_ms", b"5"), Err(Error::NotPermitted));
-    assert_eq!(set(ROOT_USER, "user.mailslot.message_count", b"5"), Err(Error::NotPermitted));
-    assert_eq!(set(ROOT_USER, "user.mailslot.nope", b"5"), Err(Error::NoAttribute));
-    assert_eq!(set(ROOT_USER, "user.mailslot.max_message_size", b"2000"), Err(Error::InvalidArgument));
+    assert_eq!(
+        set(OTHER, "user.mailslot.read_timeout_ms", b"5"),
+        Err(Error::NotPermitted)
+    );
+    assert_eq!(
+        set(ROOT_USER, "user.mailslot.message_count", b"5"),
+        Err(Error::NotPermitted)
+    );
+    assert_eq!(
+        set(ROOT_USER, "user.mailslot.nope", b"5"),
+        Err(Error::NoAttribute)
+    );
+    assert_eq!(
+        set(ROOT_USER, "user.mailslot.max_message_size", b"2000"),
+        Err(Error::InvalidArgument)
+    );
     set(ROOT_USER, "user.mailslot.max_message_size", b"10").unwrap();
-    assert_eq!(m.getxattr(ino, n("user.mailslot.max_message_size")).unwrap(), b"10");
-    assert_eq!(m.getxattr(ino, n("user.mailslot.next_message_size")).unwrap(), b"-1");
-    assert_eq!(m.removexattr(ino, n("user.mailslot.queued_bytes")), Err(Error::NotPermitted));
+    assert_eq!(
+        m.getxattr(ino, n("user.mailslot.max_message_size"))
+            .unwrap(),
+        b"10"
+    );
+    assert_eq!(
+        m.getxattr(ino, n("user.mailslot.next_message_size"))
+            .unwrap(),
+        b"-1"
+    );
+    assert_eq!(
+        m.removexattr(ino, n("user.mailslot.queued_bytes")),
+        Err(Error::NotPermitted)
+    );
 }
 
 #[test]
@@ -191,7 +273,9 @@ fn poll_wakes_once_a_message_arrives() {
     let m = fs();
     let (ino, s) = server(&m, "p");
     let (tx, rx) = mpsc::channel();
-    let (ready, _) = m.poll(s, 7, Some(Box::new(move || tx.send(()).unwrap()))).unwrap();
+    let (ready, _) = m
+        .poll(s, 7, Some(Box::new(move || tx.send(()).unwrap())))
+        .unwrap();
     assert!(!ready.readable);
     let c = m.open(ino, libc::O_WRONLY).unwrap();
     m.write(c, b"x").unwrap();
@@ -204,11 +288,17 @@ fn shutdown_answers_every_waiting_reader() {
     let m = fs();
     let (_, s) = server(&m, "s");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 10, false, ROOT_USER, move |r| tx.send(r.map(|b| b.to_vec())).unwrap());
+    m.read(s, 10, false, ROOT_USER, move |r| {
+        tx.send(r.map(|b| b.to_vec())).unwrap()
+    });
     m.shutdown();
-    assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap(), Err(Error::ShuttingDown));
     assert_eq!(
-        m.create(ROOT, n("new"), 0o666, 0, libc::O_RDONLY, ROOT_USER).map(|r| r.1),
+        rx.recv_timeout(Duration::from_secs(1)).unwrap(),
+        Err(Error::ShuttingDown)
+    );
+    assert_eq!(
+        m.create(ROOT, n("new"), 0o666, 0, libc::O_RDONLY, ROOT_USER)
+            .map(|r| r.1),
         Err(Error::ShuttingDown)
     );
 }

@@ -94,7 +94,7 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
 }
 
 pub fn is_fuse(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 as i64 == FUSE_SUPER_MAGIC)
+    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == FUSE_SUPER_MAGIC)
 }
 
 fn on_path(program: &str) -> bool {
