@@ -8,7 +8,9 @@ use common::{Mount, py};
 #[test]
 fn eight_writers_ten_thousand_messages_each() {
     let m = Mount::start();
-    let out = py(&m, r#"
+    let out = py(
+        &m,
+        r#"
 WRITERS, EACH = 8, 10000
 s = server('fanin')
 kids = []
@@ -40,7 +42,8 @@ for pid in kids:
 assert next_i == [EACH] * WRITERS
 assert xattr('fanin', 'message_count') == '0'
 print("all", WRITERS * EACH, "arrived once, in order")
-"#);
+"#,
+    );
     assert!(out.contains("all 80000 arrived once"), "{out}");
 }
 
@@ -48,7 +51,9 @@ print("all", WRITERS * EACH, "arrived once, in order")
 #[test]
 fn threads_sharing_a_client_handle() {
     let m = Mount::start();
-    py(&m, r#"
+    py(
+        &m,
+        r#"
 s = server('threads')
 c = client('threads')
 def writer(t):
@@ -62,5 +67,6 @@ for _ in range(2000):
 for t in ts: t.join()
 assert len(got) == 2000
 print("ok")
-"#);
+"#,
+    );
 }
