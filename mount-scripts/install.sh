@@ -47,4 +47,4 @@ if ! mounted; then
     exit 1
 fi
 echo "mailslotfs is mounted at $MOUNTPOINT. Try:"
-echo "  exec 3<>$MOUNTPOINT/demo; echo hello > $MOUNTPOINT/demo; head -c 100 <&3 | cat"
+echo "  exec 3<>$MOUNTPOINT/demo; echo hello > $MOUNTPOINT/demo; timeout 1 cat <&3"
