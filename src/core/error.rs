@@ -47,6 +47,12 @@ pub enum Error {
     Unsupported,
     /// The daemon is stopping.
     ShuttingDown,
+    /// A remote target was named, but the network side is off.
+    NetworkDown,
+    /// A computer's NetBIOS name could not be resolved.
+    HostUnreachable,
+    /// The network refused a send with this errno.
+    Network(i32),
 }
 
 impl Error {
@@ -72,6 +78,9 @@ impl Error {
             Range => libc::ERANGE,
             Unsupported => libc::EOPNOTSUPP,
             ShuttingDown => libc::ENOTCONN,
+            NetworkDown => libc::ENETDOWN,
+            HostUnreachable => libc::EHOSTUNREACH,
+            Network(errno) => errno,
         }
     }
 }
@@ -102,6 +111,9 @@ impl fmt::Display for Error {
             Range => "buffer too small for attribute",
             Unsupported => "not supported on a mailslot",
             ShuttingDown => "mailslotfs is shutting down",
+            NetworkDown => "the network side of mailslotfs is off",
+            HostUnreachable => "computer name not resolved",
+            Network(_) => "the network refused the send",
         };
         write!(
             f,

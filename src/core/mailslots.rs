@@ -17,6 +17,7 @@ use super::error::{Error, Result};
 use super::limits::Limits;
 use super::monitor::Monitor;
 use super::names;
+use super::remote::{RemoteSender, RemoteTarget};
 use super::slot::{Accounting, Readiness, Slot, SlotInfo, Waker};
 use super::xattr::{self, Attribute};
 
@@ -92,8 +93,32 @@ pub enum Role {
     Client,
 }
 
+/// A name under a remote target: where a remote client's writes go.
+#[derive(Debug)]
+struct RemotePath {
+    target: Arc<RemoteTarget>,
+    path: Vec<String>,
+}
+
+impl RemotePath {
+    fn child(&self, name: &str) -> RemotePath {
+        let mut path = self.path.clone();
+        path.push(name.to_owned());
+        RemotePath {
+            target: self.target.clone(),
+            path,
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Target {
+    Local(Arc<Slot>),
+    Remote(Arc<RemotePath>),
+}
+
 struct Handle {
-    slot: Arc<Slot>,
+    target: Target,
     ino: Ino,
     role: Role,
 }
@@ -120,9 +145,23 @@ struct DirEntries {
     removed: bool,
 }
 
+impl DirEntries {
+    fn new() -> Self {
+        Self {
+            next_cookie: FIRST_COOKIE,
+            ..Default::default()
+        }
+    }
+}
+
 enum Body {
     Dir(RwLock<DirEntries>),
     Slot(Arc<Slot>),
+    /// A remote target, or a directory made under one with mkdir: holds
+    /// only directories, as remote names are never listed.
+    RemoteDir(Arc<RemotePath>, RwLock<DirEntries>),
+    /// A remote name opened for writing.
+    RemoteSlot(Arc<RemotePath>),
 }
 
 struct Node {
@@ -139,22 +178,29 @@ struct Node {
 impl Node {
     fn dir(&self) -> Result<&RwLock<DirEntries>> {
         match &self.body {
-            Body::Dir(d) => Ok(d),
-            Body::Slot(_) => Err(Error::NotDirectory),
+            Body::Dir(d) | Body::RemoteDir(_, d) => Ok(d),
+            Body::Slot(_) | Body::RemoteSlot(_) => Err(Error::NotDirectory),
         }
     }
 
     fn slot(&self) -> Result<&Arc<Slot>> {
         match &self.body {
             Body::Slot(s) => Ok(s),
-            Body::Dir(_) => Err(Error::IsDirectory),
+            _ => Err(Error::IsDirectory),
+        }
+    }
+
+    fn remote(&self) -> Option<&Arc<RemotePath>> {
+        match &self.body {
+            Body::RemoteDir(r, _) | Body::RemoteSlot(r) => Some(r),
+            _ => None,
         }
     }
 
     fn kind(&self) -> Kind {
         match self.body {
-            Body::Dir(_) => Kind::Directory,
-            Body::Slot(_) => Kind::Slot,
+            Body::Dir(_) | Body::RemoteDir(..) => Kind::Directory,
+            Body::Slot(_) | Body::RemoteSlot(_) => Kind::Slot,
         }
     }
 
@@ -167,6 +213,7 @@ impl Node {
 }
 
 type InvalidateHook = Box<dyn Fn(Ino, &OsStr) + Send + Sync>;
+type RootAttributes = Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>;
 
 pub struct Mailslots {
     nodes: DashMap<Ino, Arc<Node>>,
@@ -178,6 +225,10 @@ pub struct Mailslots {
     monitor: Arc<Monitor>,
     shutting_down: AtomicBool,
     invalidate: RwLock<Option<InvalidateHook>>,
+    remote: RwLock<Option<Arc<dyn RemoteSender>>>,
+    /// Remote target directories by their folded spelling.
+    remote_roots: Mutex<HashMap<String, Ino>>,
+    root_attributes: RwLock<Option<RootAttributes>>,
 }
 
 impl Drop for Mailslots {
@@ -207,10 +258,7 @@ impl Mailslots {
                 nlookup: AtomicU64::new(1),
                 detached: AtomicBool::new(false),
                 spellings: Mutex::new(Vec::new()),
-                body: Body::Dir(RwLock::new(DirEntries {
-                    next_cookie: FIRST_COOKIE,
-                    ..Default::default()
-                })),
+                body: Body::Dir(RwLock::new(DirEntries::new())),
             }),
         );
         Self {
@@ -223,6 +271,9 @@ impl Mailslots {
             monitor: Monitor::start(),
             shutting_down: AtomicBool::new(false),
             invalidate: RwLock::new(None),
+            remote: RwLock::new(None),
+            remote_roots: Mutex::new(HashMap::new()),
+            root_attributes: RwLock::new(None),
         }
     }
 
@@ -237,6 +288,19 @@ impl Mailslots {
         *self.invalidate.write() = Some(Box::new(hook));
     }
 
+    /// Turns on remote targets (`/mailslot/@…`): writes to them go to `sender`.
+    pub fn set_remote_sender(&self, sender: Arc<dyn RemoteSender>) {
+        *self.remote.write() = Some(sender);
+    }
+
+    /// Extended attributes shown on the mount root (the network counters).
+    pub fn set_root_attributes(
+        &self,
+        f: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+    ) {
+        *self.root_attributes.write() = Some(Box::new(f));
+    }
+
     fn node(&self, ino: Ino) -> Result<Arc<Node>> {
         self.nodes
             .get(&ino)
@@ -244,10 +308,10 @@ impl Mailslots {
             .ok_or(Error::NotFound)
     }
 
-    fn handle(&self, fh: Fh) -> Result<(Arc<Slot>, Role)> {
+    fn handle(&self, fh: Fh) -> Result<(Target, Role)> {
         self.handles
             .get(&fh)
-            .map(|h| (h.slot.clone(), h.role))
+            .map(|h| (h.target.clone(), h.role))
             .ok_or(Error::BadHandle)
     }
 
@@ -269,7 +333,8 @@ impl Mailslots {
         };
         drop(meta);
         match &node.body {
-            Body::Dir(d) => attr.nlink = 2 + d.read().subdirs,
+            Body::Dir(d) | Body::RemoteDir(_, d) => attr.nlink = 2 + d.read().subdirs,
+            Body::RemoteSlot(_) => {}
             Body::Slot(slot) => {
                 let info = slot.info();
                 attr.size = info.queued_bytes as u64;
@@ -294,6 +359,9 @@ impl Mailslots {
             Err(Error::NameTooLong) => return Err(Error::NameTooLong),
             Err(_) => return Err(Error::NotFound),
         };
+        if parent == ROOT && key.starts_with('@') {
+            return self.lookup_remote_root(name, &key);
+        }
         let dir = self.node(parent)?;
         let entries = dir.dir()?.read();
         let cookie = entries.by_key.get(&key).ok_or(Error::NotFound)?;
@@ -304,6 +372,41 @@ impl Mailslots {
         node.nlookup.fetch_add(1, Ordering::AcqRel);
         drop(entries);
         node.remember_spelling(name);
+        Ok(self.attr_of(&node))
+    }
+
+    /// `@HOST`, `@@DOMAIN`, `@@` in the root: a directory standing for that
+    /// target, made on first use. It is not listed, and is freed once the
+    /// kernel forgets it.
+    fn lookup_remote_root(&self, name: &OsStr, key: &str) -> Result<Attr> {
+        if self.remote.read().is_none() {
+            return Err(Error::NetworkDown);
+        }
+        let text = name.to_str().ok_or(Error::InvalidName)?;
+        let target = RemoteTarget::parse(text).expect("starts with @")?;
+        let mut roots = self.remote_roots.lock();
+        if let Some(node) = roots
+            .get(key)
+            .and_then(|ino| self.nodes.get(ino))
+            .map(|n| n.clone())
+        {
+            node.nlookup.fetch_add(1, Ordering::AcqRel);
+            return Ok(self.attr_of(&node));
+        }
+        let root_meta = self.node(ROOT)?.meta.lock().uid;
+        let at = Arc::new(RemotePath {
+            target: Arc::new(target),
+            path: Vec::new(),
+        });
+        let body = Body::RemoteDir(at, RwLock::new(DirEntries::new()));
+        let owner = Caller {
+            uid: root_meta,
+            gid: 0,
+            pid: 0,
+        };
+        let node = self.new_node(ROOT, name, 0o1777, owner, body);
+        node.detached.store(true, Ordering::Release);
+        roots.insert(key.to_owned(), node.ino);
         Ok(self.attr_of(&node))
     }
 
@@ -321,6 +424,9 @@ impl Mailslots {
                 .map_or(0, |before| before.saturating_sub(n));
             if left == 0 && node.detached.load(Ordering::Acquire) {
                 self.nodes.remove(&ino);
+                if matches!(&node.body, Body::RemoteDir(r, _) if r.path.is_empty()) {
+                    self.remote_roots.lock().retain(|_, i| *i != ino);
+                }
             }
         }
     }
@@ -392,6 +498,10 @@ impl Mailslots {
     ) -> Result<Attr> {
         self.check_open()?;
         let key = names::fold(name)?;
+        if parent == ROOT && key.starts_with('@') {
+            // Remote targets exist by being named.
+            return self.lookup_remote_root(name, &key).and(Err(Error::Exists));
+        }
         let dir = self.node(parent)?;
         let mut entries = dir.dir()?.write();
         if entries.removed {
@@ -400,10 +510,13 @@ impl Mailslots {
         if entries.by_key.contains_key(&key) {
             return Err(Error::Exists);
         }
-        let body = Body::Dir(RwLock::new(DirEntries {
-            next_cookie: FIRST_COOKIE,
-            ..Default::default()
-        }));
+        let body = match dir.remote() {
+            Some(at) => Body::RemoteDir(
+                Arc::new(at.child(name.to_str().ok_or(Error::InvalidName)?)),
+                RwLock::new(DirEntries::new()),
+            ),
+            None => Body::Dir(RwLock::new(DirEntries::new())),
+        };
         let node = self.new_node(parent, name, perm_of(mode, umask), caller, body);
         Self::insert_entry(&mut entries, key, &node, name);
         drop(entries);
@@ -413,6 +526,9 @@ impl Mailslots {
 
     pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Result<()> {
         let key = names::fold(name).map_err(|_| Error::NotFound)?;
+        if parent == ROOT && key.starts_with('@') {
+            return Err(Error::NotPermitted);
+        }
         let dir = self.node(parent)?;
         let mut entries = dir.dir()?.write();
         let cookie = *entries.by_key.get(&key).ok_or(Error::NotFound)?;
@@ -440,10 +556,36 @@ impl Mailslots {
         }
     }
 
-    fn new_handle(&self, slot: Arc<Slot>, ino: Ino, role: Role) -> Fh {
+    fn new_handle(&self, target: Target, ino: Ino, role: Role) -> Fh {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.insert(fh, Handle { slot, ino, role });
+        self.handles.insert(fh, Handle { target, ino, role });
         fh
+    }
+
+    /// A write-only handle on a name under a remote target. Nothing is
+    /// checked against the network here: mailslot datagrams have no
+    /// listener to ask, so an open never fails for lack of one.
+    fn create_remote(
+        &self,
+        dir: &Node,
+        at: &RemotePath,
+        name: &OsStr,
+        flags: i32,
+    ) -> Result<(Attr, Fh, Role)> {
+        if flags & libc::O_ACCMODE != libc::O_WRONLY {
+            return Err(Error::ReadAccessDenied);
+        }
+        names::fold(name)?;
+        let path = Arc::new(at.child(name.to_str().ok_or(Error::InvalidName)?));
+        let owner = Caller {
+            uid: dir.meta.lock().uid,
+            gid: 0,
+            pid: 0,
+        };
+        let node = self.new_node(dir.ino, name, 0o222, owner, Body::RemoteSlot(path.clone()));
+        node.detached.store(true, Ordering::Release);
+        let fh = self.new_handle(Target::Remote(path), node.ino, Role::Client);
+        Ok((self.attr_of(&node), fh, Role::Client))
     }
 
     /// `open(O_CREAT)` on `parent/name`. A name that does not exist becomes
@@ -462,7 +604,13 @@ impl Mailslots {
     ) -> Result<(Attr, Fh, Role)> {
         self.check_open()?;
         let key = names::fold(name)?;
+        if parent == ROOT && key.starts_with('@') {
+            return Err(Error::IsDirectory);
+        }
         let dir = self.node(parent)?;
+        if let Some(at) = dir.remote() {
+            return self.create_remote(&dir, &at.clone(), name, flags);
+        }
         let mut entries = dir.dir()?.write();
         if entries.removed {
             return Err(Error::NotFound);
@@ -479,7 +627,7 @@ impl Mailslots {
             node.nlookup.fetch_add(1, Ordering::AcqRel);
             drop(entries);
             node.remember_spelling(name);
-            let fh = self.new_handle(slot, node.ino, Role::Client);
+            let fh = self.new_handle(Target::Local(slot), node.ino, Role::Client);
             return Ok((self.attr_of(&node), fh, Role::Client));
         }
         let role = match flags & libc::O_ACCMODE {
@@ -504,7 +652,7 @@ impl Mailslots {
         Self::insert_entry(&mut entries, key, &node, name);
         drop(entries);
         Self::touch_dir(&dir);
-        let fh = self.new_handle(slot, node.ino, role);
+        let fh = self.new_handle(Target::Local(slot), node.ino, role);
         log::debug!(
             "slot {:?} created by uid {} (ino {})",
             name,
@@ -518,14 +666,17 @@ impl Mailslots {
     pub fn open(&self, ino: Ino, flags: i32) -> Result<Fh> {
         self.check_open()?;
         let node = self.node(ino)?;
+        if flags & libc::O_ACCMODE != libc::O_WRONLY && node.kind() == Kind::Slot {
+            return Err(Error::ReadAccessDenied);
+        }
+        if let Body::RemoteSlot(path) = &node.body {
+            return Ok(self.new_handle(Target::Remote(path.clone()), ino, Role::Client));
+        }
         let slot = node.slot()?;
         if !slot.info().open {
             return Err(Error::NotFound);
         }
-        if flags & libc::O_ACCMODE != libc::O_WRONLY {
-            return Err(Error::ReadAccessDenied);
-        }
-        Ok(self.new_handle(slot.clone(), ino, Role::Client))
+        Ok(self.new_handle(Target::Local(slot.clone()), ino, Role::Client))
     }
 
     /// One whole message through `fh` for a buffer of `size` bytes; the
@@ -535,23 +686,69 @@ impl Mailslots {
         F: FnOnce(Result<&[u8]>) + Send + 'static,
     {
         match self.handle(fh) {
-            Ok((slot, Role::Server { .. })) => slot.read(size, nonblock, caller.pid, respond),
-            Ok((_, Role::Client)) | Err(_) => respond(Err(Error::BadHandle)),
+            Ok((Target::Local(slot), Role::Server { .. })) => {
+                slot.read(size, nonblock, caller.pid, respond)
+            }
+            _ => respond(Err(Error::BadHandle)),
         }
     }
 
-    /// One whole message from `data`.
-    pub fn write(&self, fh: Fh, data: &[u8]) -> Result<usize> {
-        let (slot, role) = self.handle(fh)?;
+    /// One whole message from `data`. The answer goes to `respond`: at once
+    /// for a local slot, once the datagram has left for a remote target.
+    pub fn write<F>(&self, fh: Fh, data: &[u8], respond: F)
+    where
+        F: FnOnce(Result<usize>) + Send + 'static,
+    {
+        let (target, role) = match self.handle(fh) {
+            Ok(h) => h,
+            Err(e) => return respond(Err(e)),
+        };
         if role == (Role::Server { writable: false }) {
-            return Err(Error::NotWritable);
+            return respond(Err(Error::NotWritable));
         }
         if data.is_empty() {
             // Unix has no empty messages: a zero-length write queues nothing.
-            return Ok(0);
+            return respond(Ok(0));
         }
-        slot.deliver(data)?;
-        Ok(data.len())
+        let len = data.len();
+        match target {
+            Target::Local(slot) => respond(slot.deliver(data).map(|()| len)),
+            Target::Remote(at) => {
+                let Some(sender) = self.remote.read().clone() else {
+                    return respond(Err(Error::NetworkDown));
+                };
+                match sender.max_message_size(&at.target, &at.path) {
+                    Ok(max) if len <= max => sender.send(
+                        &at.target,
+                        &at.path,
+                        data.to_vec(),
+                        Box::new(move |r| respond(r.map(|()| len))),
+                    ),
+                    Ok(_) => respond(Err(Error::MessageTooLarge)),
+                    Err(e) => respond(Err(e)),
+                }
+            }
+        }
+    }
+
+    /// Delivers a message that arrived from the network into the local slot
+    /// at `path` (components compared case-insensitively), within that
+    /// slot's limits.
+    pub fn deliver_to_path<S: AsRef<str>>(&self, path: &[S], data: &[u8]) -> Result<()> {
+        let mut ino = ROOT;
+        for component in path {
+            let key = names::fold(OsStr::new(component.as_ref())).map_err(|_| Error::NotFound)?;
+            let node = self.node(ino)?;
+            let entries = node.dir().map_err(|_| Error::NotFound)?.read();
+            let cookie = entries.by_key.get(&key).ok_or(Error::NotFound)?;
+            ino = entries.by_cookie[cookie].ino;
+        }
+        let node = self.node(ino)?;
+        let slot = node.slot().map_err(|_| Error::NotFound)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        slot.deliver(data)
     }
 
     /// The last reference to an open file description went away. For the
@@ -561,10 +758,13 @@ impl Mailslots {
         let Some((_, handle)) = self.handles.remove(&fh) else {
             return;
         };
+        let Target::Local(slot) = &handle.target else {
+            return;
+        };
         if handle.role == Role::Client {
             return;
         }
-        handle.slot.close(Error::ServerGone);
+        slot.close(Error::ServerGone);
         let Ok(node) = self.node(handle.ino) else {
             return;
         };
@@ -601,12 +801,16 @@ impl Mailslots {
     /// Poll state of `fh` and what it may do. For a server handle with
     /// nothing to read, `waker` is kept and called once a message arrives.
     pub fn poll(&self, fh: Fh, key: u64, waker: Option<Waker>) -> Result<(Readiness, Role)> {
-        let (slot, role) = self.handle(fh)?;
-        let readiness = match role {
-            Role::Server { .. } => slot.poll(key, waker),
-            Role::Client => Readiness {
+        let (target, role) = self.handle(fh)?;
+        let readiness = match (target, role) {
+            (Target::Local(slot), Role::Server { .. }) => slot.poll(key, waker),
+            (Target::Local(slot), Role::Client) => Readiness {
                 readable: false,
                 closed: !slot.info().open,
+            },
+            (Target::Remote(_), _) => Readiness {
+                readable: false,
+                closed: false,
             },
         };
         Ok((readiness, role))
@@ -667,7 +871,23 @@ impl Mailslots {
         Ok((node, slot, attribute))
     }
 
+    fn root_attributes(&self) -> Vec<(String, String)> {
+        self.root_attributes
+            .read()
+            .as_ref()
+            .map(|f| f())
+            .unwrap_or_default()
+    }
+
     pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Result<Vec<u8>> {
+        if ino == ROOT {
+            return self
+                .root_attributes()
+                .into_iter()
+                .find(|(n, _)| OsStr::new(n) == name)
+                .map(|(_, v)| v.into_bytes())
+                .ok_or(Error::NoAttribute);
+        }
         let (_, slot, attribute) = self.slot_attr(ino, name)?;
         Ok(attribute.format(&slot.info()).into_bytes())
     }
@@ -675,6 +895,12 @@ impl Mailslots {
     pub fn listxattr(&self, ino: Ino) -> Result<Vec<u8>> {
         let node = self.node(ino)?;
         let mut out = Vec::new();
+        if ino == ROOT {
+            for (name, _) in self.root_attributes() {
+                out.extend_from_slice(name.as_bytes());
+                out.push(0);
+            }
+        }
         if node.slot().is_ok() {
             for a in Attribute::ALL {
                 out.extend_from_slice(a.name().as_bytes());

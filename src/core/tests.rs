@@ -53,6 +53,13 @@ fn read(
     rx.recv_timeout(wait).ok()
 }
 
+/// Writes through `fh`; local writes answer at once.
+fn write(m: &Mailslots, fh: Fh, data: &[u8]) -> Result<usize> {
+    let (tx, rx) = mpsc::channel();
+    m.write(fh, data, move |r| tx.send(r).unwrap());
+    rx.recv_timeout(Duration::from_secs(1)).expect("answered")
+}
+
 fn now(m: &Mailslots, fh: Fh, size: usize) -> Result<Vec<u8>> {
     read(m, fh, size, true, Duration::from_secs(1)).expect("answered at once")
 }
@@ -62,14 +69,14 @@ fn create_read_write_round_trip() {
     let m = fs();
     let (ino, s) = server(&m, "box");
     let c = m.open(ino, libc::O_WRONLY).unwrap();
-    assert_eq!(m.write(c, b"hello"), Ok(5));
-    assert_eq!(m.write(c, b""), Ok(0));
+    assert_eq!(write(&m, c, b"hello"), Ok(5));
+    assert_eq!(write(&m, c, b""), Ok(0));
     assert_eq!(m.getattr(ino).unwrap().size, 5);
     assert_eq!(now(&m, s, 3), Err(Error::BufferTooSmall));
     assert_eq!(now(&m, s, 5).unwrap(), b"hello");
     assert_eq!(now(&m, s, 5), Err(Error::WouldBlock));
     assert_eq!(now(&m, c, 5), Err(Error::BadHandle));
-    assert_eq!(m.write(s, b"x"), Err(Error::NotWritable));
+    assert_eq!(write(&m, s, b"x"), Err(Error::NotWritable));
     assert_eq!(m.open(ino, libc::O_RDONLY), Err(Error::ReadAccessDenied));
     assert_eq!(m.open(ino, libc::O_RDWR), Err(Error::ReadAccessDenied));
 }
@@ -106,7 +113,7 @@ fn a_waiting_reader_gets_the_next_message() {
         "still waiting"
     );
     let c = m.open(ino, libc::O_WRONLY).unwrap();
-    m.write(c, b"wake").unwrap();
+    write(&m, c, b"wake").unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(),
         b"wake"
@@ -124,7 +131,7 @@ fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     let c = m.open(ino, libc::O_WRONLY).unwrap();
-    m.write(c, b"toolong").unwrap();
+    write(&m, c, b"toolong").unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(1)).unwrap(),
         Err(Error::BufferTooSmall)
@@ -158,14 +165,14 @@ fn closing_the_server_removes_the_slot_and_clients_get_epipe() {
     m.set_invalidate_hook(move |parent, name| seen.lock().push((parent, name.to_owned())));
     let (ino, s) = server(&m, "gone");
     let c = m.open(ino, libc::O_WRONLY).unwrap();
-    m.write(c, b"discarded").unwrap();
+    write(&m, c, b"discarded").unwrap();
     m.lookup(ROOT, n("GONE")).unwrap();
     m.release(s);
     assert_eq!(
         m.lookup(ROOT, n("gone")).map(|a| a.ino),
         Err(Error::NotFound)
     );
-    assert_eq!(m.write(c, b"late"), Err(Error::ServerGone));
+    assert_eq!(write(&m, c, b"late"), Err(Error::ServerGone));
     assert_eq!(m.statfs().blocks_free, m.statfs().blocks, "quota returned");
     // Both spellings the kernel may have cached are invalidated.
     assert_eq!(removed.lock().len(), 2);
@@ -185,21 +192,21 @@ fn quotas_per_slot_and_per_mount() {
     let ca = m.open(a, libc::O_WRONLY).unwrap();
     let cb = m.open(b, libc::O_WRONLY).unwrap();
     for _ in 0..4 {
-        m.write(ca, &[0u8; 20]).unwrap(); // 24 charged each
+        write(&m, ca, &[0u8; 20]).unwrap(); // 24 charged each
     }
     assert_eq!(
-        m.write(ca, &[0u8; 20]),
+        write(&m, ca, &[0u8; 20]),
         Err(Error::QueueFull),
         "slot quota 100"
     );
-    m.write(cb, &[0u8; 20]).unwrap();
-    m.write(cb, &[0u8; 20]).unwrap();
+    write(&m, cb, &[0u8; 20]).unwrap();
+    write(&m, cb, &[0u8; 20]).unwrap();
     assert_eq!(
-        m.write(cb, &[0u8; 20]),
+        write(&m, cb, &[0u8; 20]),
         Err(Error::QueueFull),
         "mount quota 150"
     );
-    assert_eq!(m.write(ca, &[0u8; 1001]), Err(Error::MessageTooLarge));
+    assert_eq!(write(&m, ca, &[0u8; 1001]), Err(Error::MessageTooLarge));
 }
 
 #[test]
@@ -278,7 +285,7 @@ fn poll_wakes_once_a_message_arrives() {
         .unwrap();
     assert!(!ready.readable);
     let c = m.open(ino, libc::O_WRONLY).unwrap();
-    m.write(c, b"x").unwrap();
+    write(&m, c, b"x").unwrap();
     rx.recv_timeout(Duration::from_secs(1)).expect("woken");
     assert!(m.poll(s, 7, None).unwrap().0.readable);
 }

@@ -307,9 +307,11 @@ impl Filesystem for MailslotFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        guarded("write", || match self.core.write(fh.0, data) {
-            Ok(n) => reply.written(n as u32),
-            Err(e) => reply.error(refuse("write", ino, e)),
+        guarded("write", || {
+            self.core.write(fh.0, data, move |result| match result {
+                Ok(n) => reply.written(n as u32),
+                Err(e) => reply.error(refuse("write", ino, e)),
+            })
         })
     }
 
