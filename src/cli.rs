@@ -1,6 +1,7 @@
 //! The `mailslotfs` command line: options, their parsing, and the mount(8)
 //! style `-o` list that the mount helper and /etc/fstab pass.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -58,6 +59,62 @@ pub struct Options {
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 
+    /// Turn the network side on, on this interface (its IPv4 address and broadcast address).
+    #[arg(
+        long,
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub interface: Option<String>,
+
+    /// Turn the network side on with this IPv4 address (with --broadcast).
+    #[arg(
+        long,
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub address: Option<Ipv4Addr>,
+
+    /// Broadcast address for domain writes and name queries.
+    #[arg(
+        long,
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub broadcast: Option<Ipv4Addr>,
+
+    /// This computer's NetBIOS name [default: the host name, upper-cased, at most 15 characters].
+    #[arg(
+        long,
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub netbios_name: Option<String>,
+
+    /// The workgroup or domain this computer is in (`/mailslot/@@/...` writes to it).
+    #[arg(
+        long,
+        default_value = "WORKGROUP",
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub workgroup: String,
+
+    /// UDP port of the NetBIOS datagram service.
+    #[arg(
+        long,
+        default_value_t = 138,
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub dgram_port: u16,
+
+    /// UDP port of the NetBIOS name service.
+    #[arg(
+        long,
+        default_value_t = 137,
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub name_port: u16,
+
+    /// A computer name that resolves without a name query: NAME=IPV4 (repeatable).
+    #[arg(long = "host", value_name = "NAME=IPV4", value_parser = parse_host, help_heading = "Network (off unless --interface or --address is given)")]
+    pub hosts: Vec<(String, Ipv4Addr)>,
+
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
@@ -76,6 +133,21 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .parse_size(s.trim())
         .map_err(|e| format!("{s:?} is not a size ({e})"))?;
     usize::try_from(n).map_err(|_| format!("{s:?} is too large"))
+}
+
+pub fn parse_host(s: &str) -> Result<(String, Ipv4Addr), String> {
+    let (name, ip) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=IPV4"))?;
+    let ip = ip
+        .parse()
+        .map_err(|_| format!("{ip:?} is not an IPv4 address"))?;
+    if name.is_empty() || name.len() > 15 {
+        return Err(format!(
+            "{name:?} is not a NetBIOS name (1 to 15 characters)"
+        ));
+    }
+    Ok((name.to_ascii_uppercase(), ip))
 }
 
 pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
@@ -154,6 +226,30 @@ impl Options {
                         )
                     })?
             }
+            "interface" => self.interface = Some(need()?.to_string()),
+            "address" => {
+                self.address = Some(
+                    need()?
+                        .parse()
+                        .map_err(|_| format!("{opt}: not an IPv4 address"))?,
+                )
+            }
+            "broadcast" => {
+                self.broadcast = Some(
+                    need()?
+                        .parse()
+                        .map_err(|_| format!("{opt}: not an IPv4 address"))?,
+                )
+            }
+            "netbios_name" => self.netbios_name = Some(need()?.to_string()),
+            "workgroup" => self.workgroup = need()?.to_string(),
+            "dgram_port" => {
+                self.dgram_port = need()?.parse().map_err(|_| format!("{opt}: not a port"))?
+            }
+            "name_port" => {
+                self.name_port = need()?.parse().map_err(|_| format!("{opt}: not a port"))?
+            }
+            "host" => self.hosts.push(parse_host(need()?)?),
             "ro" => return Err("a mailslot mount cannot be read-only".into()),
             k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {}
             _ => return Err(format!("unknown mount option {opt:?}")),
@@ -236,6 +332,28 @@ mod tests {
             let mut o = Options::try_parse_from(["mailslotfs", "-o", bad, "m"]).unwrap();
             assert!(o.apply_mount_options().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn network_options() {
+        let o = parse(&[
+            "--address",
+            "198.18.0.1",
+            "--broadcast",
+            "198.18.0.255",
+            "--host",
+            "dc=198.18.0.9",
+            "m",
+        ]);
+        assert_eq!(o.address, Some(Ipv4Addr::new(198, 18, 0, 1)));
+        assert_eq!(o.hosts, [("DC".to_string(), Ipv4Addr::new(198, 18, 0, 9))]);
+        assert_eq!(
+            (o.dgram_port, o.name_port, o.workgroup.as_str()),
+            (138, 137, "WORKGROUP")
+        );
+        let o = parse(&["-o", "workgroup=CORP,dgram_port=1138,netbios_name=box", "m"]);
+        assert_eq!((o.dgram_port, o.workgroup.as_str()), (1138, "CORP"));
+        assert!(parse_host("x").is_err() && parse_host("x=1.2.3").is_err());
     }
 
     #[test]

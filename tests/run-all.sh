@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 source mount-scripts/prerequisites.sh
-install_prerequisites fuse3 python3 attr iproute2
+install_prerequisites fuse3 python3 attr iproute2 util-linux tshark
 if [ ! -e /dev/fuse ]; then
     echo "run-all.sh: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2
     exit 1

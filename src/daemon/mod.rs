@@ -128,6 +128,21 @@ fn serve(
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     let core = Arc::new(Mailslots::new(plan.limits.clone(), uid, gid));
+    let network = match plan.network.clone() {
+        Some(config) => match crate::net::service::Network::start(config, &core) {
+            Ok(net) => {
+                core.set_remote_sender(net.clone());
+                let counters = net.clone();
+                core.set_root_attributes(move || counters.counters().snapshot());
+                Some(net)
+            }
+            Err(e) => {
+                fail(starter, &format!("cannot start the network side: {e}"));
+                return Err(());
+            }
+        },
+        None => None,
+    };
     let fs = MailslotFs::new(core.clone(), plan.max_write);
     let notifier = fs.notifier_slot();
 
@@ -207,13 +222,33 @@ fn serve(
     }
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
+    let result = wait(rx, &mountpoint, &identity, &core);
+    if let Some(net) = network {
+        let counts: Vec<String> = net
+            .counters()
+            .snapshot()
+            .into_iter()
+            .map(|(k, v)| format!("{}={v}", &k[18..]))
+            .collect();
+        log::info!("network counters: {}", counts.join(" "));
+    }
+    result
+}
+
+/// Serves until a signal or the end of the session, then stops cleanly.
+fn wait(
+    rx: mpsc::Receiver<Event>,
+    mountpoint: &std::path::Path,
+    identity: &MountIdentity,
+    core: &Mailslots,
+) -> Result<(), ()> {
     match rx.recv() {
         Ok(Event::Signal(sig)) => {
             log::info!("signal {sig}: unmounting {}", mountpoint.display());
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
             // Detach first so nothing new opens, then answer every waiting
             // reader, then exit: closing /dev/fuse ends what is left.
-            unmount_if_ours(&mountpoint, &identity);
+            unmount_if_ours(mountpoint, identity);
             core.shutdown();
             Ok(())
         }
@@ -224,7 +259,7 @@ fn serve(
         Ok(Event::SessionEnded(Err(e))) => {
             log::error!("FUSE session failed: {e}");
             core.shutdown();
-            unmount_if_ours(&mountpoint, &identity);
+            unmount_if_ours(mountpoint, identity);
             Err(())
         }
         Err(_) => Err(()),

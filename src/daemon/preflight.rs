@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::Options;
 use crate::core::Limits;
 use crate::core::limits::message_ceiling;
+use crate::net::service::NetConfig;
 
 /// FUSE's statfs magic.
 const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
@@ -14,6 +15,8 @@ const DEFAULT_MAX_PAGES: usize = 256;
 
 pub struct Plan {
     pub mountpoint: PathBuf,
+    /// The network side's settings, when it is on.
+    pub network: Option<NetConfig>,
     pub limits: Limits,
     /// max_write for the FUSE session: the largest request the kernel builds.
     pub max_write: u32,
@@ -87,10 +90,81 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
     // fuser refuses max_write above 16 MiB.
     let max_write = (max_pages * page).min(16 << 20) as u32;
     Ok(Plan {
+        network: network(opts)?,
         mountpoint,
         limits,
         max_write,
     })
+}
+
+/// The network settings the options ask for; `None` leaves the network off.
+fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
+    if opts.interface.is_none() && opts.address.is_none() {
+        return Ok(None);
+    }
+    let (mut address, mut broadcast) = (opts.address, opts.broadcast);
+    if let Some(iface) = &opts.interface {
+        let (a, b) = interface_addresses(iface)?;
+        address = address.or(Some(a));
+        broadcast = broadcast.or(Some(b));
+    }
+    let (Some(address), Some(broadcast)) = (address, broadcast) else {
+        return Err("--address needs --broadcast (or name the --interface)".into());
+    };
+    let netbios_name = match &opts.netbios_name {
+        Some(n) => n.clone(),
+        None => {
+            let host = nix::unistd::gethostname()
+                .map_err(|e| format!("cannot read the host name: {e}"))?;
+            let host = host.to_string_lossy();
+            let first = host.split('.').next().unwrap_or("");
+            first
+                .chars()
+                .take(15)
+                .collect::<String>()
+                .to_ascii_uppercase()
+        }
+    };
+    Ok(Some(NetConfig {
+        interface: opts.interface.clone(),
+        address,
+        broadcast,
+        netbios_name,
+        workgroup: opts.workgroup.to_ascii_uppercase(),
+        dgram_port: opts.dgram_port,
+        name_port: opts.name_port,
+        hosts: opts.hosts.clone(),
+    }))
+}
+
+/// The first IPv4 address of `iface` and its broadcast address.
+fn interface_addresses(iface: &str) -> Result<(std::net::Ipv4Addr, std::net::Ipv4Addr), String> {
+    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("cannot list interfaces: {e}"))?;
+    for a in addrs.filter(|a| a.interface_name == iface) {
+        let Some(ip) = a
+            .address
+            .as_ref()
+            .and_then(|s| s.as_sockaddr_in())
+            .map(|s| s.ip())
+        else {
+            continue;
+        };
+        let mask = a
+            .netmask
+            .as_ref()
+            .and_then(|s| s.as_sockaddr_in())
+            .map(|s| s.ip());
+        let bcast = a
+            .broadcast
+            .as_ref()
+            .and_then(|s| s.as_sockaddr_in())
+            .map(|s| s.ip())
+            .or_else(|| mask.map(|m| std::net::Ipv4Addr::from(u32::from(ip) | !u32::from(m))));
+        return bcast.map(|b| (ip, b)).ok_or_else(|| {
+            format!("interface {iface} has no broadcast address; give --address and --broadcast")
+        });
+    }
+    Err(format!("interface {iface} has no IPv4 address"))
 }
 
 pub fn is_fuse(path: &Path) -> bool {

@@ -6,8 +6,11 @@
 //! - [`names`]: NetBIOS names (wire encoding and user spelling) and the
 //!   name query packets used to resolve them.
 //!
-//! Both are pure codecs with no sockets, so they can be tested and fuzzed
-//! byte for byte.
+//! - [`service`]: the sockets and threads that use them at run time.
+//!
+//! `wire` and `names` are pure codecs with no sockets, so they can be tested
+//! and fuzzed byte for byte.
 
 pub mod names;
+pub mod service;
 pub mod wire;
