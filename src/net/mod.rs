@@ -14,3 +14,23 @@
 pub mod names;
 pub mod service;
 pub mod wire;
+
+#[cfg(test)]
+pub(crate) mod test_rng {
+    /// xorshift64: enough randomness for the codecs' mutation tests,
+    /// without a dependency.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+}

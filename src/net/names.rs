@@ -552,19 +552,7 @@ mod tests {
         NetbiosName::new(s, suffix).unwrap()
     }
 
-    /// xorshift64: enough randomness for mutation tests, no dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::net::test_rng::Rng;
 
     #[test]
     fn constructor_validates_and_upper_cases() {

@@ -882,18 +882,7 @@ mod tests {
         set_be16(p, 10, len);
     }
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::net::test_rng::Rng;
 
     #[test]
     fn exact_bytes_of_a_netlogon_write() {
