@@ -36,6 +36,37 @@ fn start_errors_are_one_clear_line() {
     std::fs::write(full.join("x"), b"x").unwrap();
     assert!(start_error(&["-f"], &full).contains("not empty"));
     assert!(start_error(&["-o", "bogus"], dir.path()).contains("unknown mount option"));
+    // An unprivileged user on a mount point it may not use.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "-f",
+        ])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // Where /dev/fuse is open to all, fusermount3 may add its own line.
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("mailslotfs:"))
+        .collect();
+    assert_eq!(ours.len(), 1, "one clear line, got: {err}");
+    assert!(
+        ours[0].to_lowercase().contains("permission") || ours[0].contains("access"),
+        "{err}"
+    );
 }
 
 /// The daemonized form returns only once the mount answers, and `umount`

@@ -68,11 +68,12 @@ pub fn main() -> ExitCode {
 /// Reports a failure to start: on stderr in the foreground, through the
 /// start pipe to the waiting parent otherwise.
 fn fail(starter: Option<OwnedFd>, msg: &str) -> ExitCode {
-    log::error!("{msg}");
     match starter {
         Some(fd) => {
+            log::error!("{msg}");
             let _ = std::fs::File::from(fd).write_all(format!("E{msg}").as_bytes());
         }
+        // In the foreground the log is stderr too: say it once.
         None => eprintln!("mailslotfs: {msg}"),
     }
     ExitCode::FAILURE

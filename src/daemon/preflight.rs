@@ -55,6 +55,14 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
     if !root && !on_path("fusermount3") {
         return Err("mounting as a non-root user needs fusermount3 (Debian package fuse3)".into());
     }
+    let rw = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK;
+    if !root && nix::unistd::access("/dev/fuse", rw).is_err() {
+        return Err(
+            "no permission to use /dev/fuse as this user; mount as root, \
+                    or make /dev/fuse mode 0666 as most distributions do"
+                .into(),
+        );
+    }
 
     let max_pages = std::fs::read_to_string("/proc/sys/fs/fuse/max_pages_limit")
         .ok()
