@@ -171,6 +171,8 @@ struct Node {
     meta: Mutex<Meta>,
     nlookup: AtomicU64,
     detached: AtomicBool,
+    /// Its cookie in the parent directory, so it can leave in O(log n).
+    cookie: AtomicU64,
     spellings: Mutex<Vec<OsString>>,
     body: Body,
 }
@@ -257,6 +259,7 @@ impl Mailslots {
                 }),
                 nlookup: AtomicU64::new(1),
                 detached: AtomicBool::new(false),
+                cookie: AtomicU64::new(0),
                 spellings: Mutex::new(Vec::new()),
                 body: Body::Dir(RwLock::new(DirEntries::new())),
             }),
@@ -453,6 +456,7 @@ impl Mailslots {
             }),
             nlookup: AtomicU64::new(1),
             detached: AtomicBool::new(false),
+            cookie: AtomicU64::new(0),
             spellings: Mutex::new(vec![name.to_owned()]),
             body,
         });
@@ -463,6 +467,7 @@ impl Mailslots {
     fn insert_entry(entries: &mut DirEntries, key: String, node: &Node, name: &OsStr) {
         let cookie = entries.next_cookie;
         entries.next_cookie += 1;
+        node.cookie.store(cookie, Ordering::Release);
         entries.by_key.insert(key, cookie);
         entries.by_cookie.insert(
             cookie,
@@ -770,16 +775,15 @@ impl Mailslots {
         };
         if let Ok(dir) = self.node(node.parent) {
             let mut entries = dir.dir().expect("a slot's parent is a directory").write();
-            let found = entries
+            let cookie = node.cookie.load(Ordering::Acquire);
+            if entries
                 .by_cookie
-                .iter()
-                .find(|(_, e)| e.ino == node.ino)
-                .map(|(c, _)| *c);
-            if let Some(cookie) = found {
-                let entry = entries.by_cookie.remove(&cookie).expect("found above");
-                if let Ok(key) = names::fold(&entry.name) {
-                    entries.by_key.remove(&key);
-                }
+                .get(&cookie)
+                .is_some_and(|e| e.ino == node.ino)
+                && let Some(entry) = entries.by_cookie.remove(&cookie)
+                && let Ok(key) = names::fold(&entry.name)
+            {
+                entries.by_key.remove(&key);
             }
             drop(entries);
             Self::touch_dir(&dir);
