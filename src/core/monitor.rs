@@ -90,7 +90,14 @@ impl Monitor {
             let mut next: Option<Instant> = None;
             for weak in slots {
                 let Some(slot) = weak.upgrade() else { continue };
-                let (waiting, deadline) = slot.sweep(now);
+                // A panic while answering one slot's readers must not stop
+                // the thread every other waiting reader depends on.
+                let swept =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| slot.sweep(now)));
+                let Ok((waiting, deadline)) = swept else {
+                    log::error!("internal error (panic) while sweeping waiting readers");
+                    continue;
+                };
                 if waiting {
                     kept.push(weak);
                 }
