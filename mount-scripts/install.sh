@@ -24,6 +24,9 @@ install -D -m 755 target/release/mailslotfs "$PREFIX/bin/mailslotfs"
 install -D -m 755 mount-scripts/mount.fuse.mailslotfs /sbin/mount.fuse.mailslotfs
 install -D -m 644 mount-scripts/mailslotfs.service /etc/systemd/system/mailslotfs.service
 
+echo "== installing the mailslot command, man pages and bash completions"
+PREFIX="$PREFIX" ./mount-scripts/install-extras.sh
+
 mounted() { grep -q " $MOUNTPOINT fuse.mailslotfs " /proc/mounts; }
 
 echo "== mounting $MOUNTPOINT"
@@ -47,4 +50,5 @@ if ! mounted; then
     exit 1
 fi
 echo "mailslotfs is mounted at $MOUNTPOINT. Try:"
+echo "  mailslot listen demo &  mailslot send demo hello"
 echo "  exec 3<>$MOUNTPOINT/demo; echo hello > $MOUNTPOINT/demo; timeout 1 cat <&3"

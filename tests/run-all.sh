@@ -10,7 +10,10 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 source mount-scripts/prerequisites.sh
-install_prerequisites fuse3 python3 attr iproute2 util-linux tshark
+extra=()
+have node || extra+=(nodejs)            # the Node.js example
+[ -e /usr/include/stdio.h ] || extra+=(libc6-dev)   # the C example
+install_prerequisites fuse3 python3 attr iproute2 util-linux tshark "${extra[@]}"
 if [ ! -e /dev/fuse ]; then
     echo "run-all.sh: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2
     exit 1

@@ -254,6 +254,7 @@ fn wait(
             Ok(())
         }
         Ok(Event::SessionEnded(Ok(()))) => {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
             log::info!("{} was unmounted; exiting", mountpoint.display());
             Ok(())
         }

@@ -1,0 +1,132 @@
+//! `mailslot listen`: CreateMailslot, then ReadFile until told to stop.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use crate::failure::Failure;
+use crate::slot::Slot;
+use crate::{ListenArgs, mounted, output, xattr};
+
+pub fn run(mount: &Path, args: &ListenArgs) -> Result<(), Failure> {
+    let mount = mounted::check(mount)?;
+    let slot = Slot::parse(&mount, &args.name)?;
+    make_parents(&mount, &slot)?;
+    let mut server = create(&slot, args.mode)?;
+
+    if let Some(size) = args.max_message_size {
+        xattr::fset(server.as_fd(), xattr::MAX_MESSAGE_SIZE, &size.to_string())
+            .map_err(|e| setting_failed(&slot, "the maximum message size", &e))?;
+    }
+    if let Some(timeout) = args.timeout {
+        let value = mailslotfs::core::xattr::format_timeout(timeout);
+        xattr::fset(server.as_fd(), xattr::READ_TIMEOUT_MS, &value)
+            .map_err(|e| setting_failed(&slot, "the read timeout", &e))?;
+    }
+    // A buffer of the slot's maximum never meets EMSGSIZE.
+    let mut buf = vec![0u8; max_message_size(&server, &slot)?];
+
+    let mut stdout = io::stdout().lock();
+    let mut rendered = Vec::new();
+    let mut received = 0u64;
+    while args.count.is_none_or(|n| received < n) {
+        let n = match server.read(&mut buf) {
+            // The slot's read timeout passed with nothing to read.
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {
+                // Only if someone raised the maximum since we asked.
+                let grown = max_message_size(&server, &slot)?.max(next_message_size(&server));
+                if grown <= buf.len() {
+                    return Err(Failure::io(&slot.to_string(), &e));
+                }
+                buf.resize(grown, 0);
+                continue;
+            }
+            Err(e) => return Err(Failure::io(&format!("reading {slot}"), &e)),
+        };
+        received += 1;
+        rendered.clear();
+        output::render(args.format, &buf[..n], &mut rendered);
+        if let Err(e) = stdout.write_all(&rendered).and_then(|()| stdout.flush()) {
+            // Whoever read our output has gone (`listen | head -1`): done.
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(Failure::Other(format!("writing to stdout: {e}")));
+        }
+    }
+    Ok(())
+}
+
+/// CreateMailslot makes the whole `\\.\mailslot\a\b\` path; so does listen.
+fn make_parents(mount: &Path, slot: &Slot) -> Result<(), Failure> {
+    let Some(parent) = slot.path.parent().filter(|p| *p != mount) else {
+        return Ok(());
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o777)
+        .create(parent)
+        .map_err(|e| Failure::io(&format!("creating {}", parent.display()), &e))
+}
+
+fn create(slot: &Slot, mode: Option<u32>) -> Result<File, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    // O_EXCL: an existing name belongs to another server, and saying so
+    // beats the EACCES a plain open of it would give.
+    options
+        .read(true)
+        .custom_flags(libc::O_CREAT | libc::O_EXCL)
+        .mode(mode.unwrap_or(0o666));
+    let opened = match mode {
+        Some(_) => {
+            // SAFETY: umask only swaps the process mask; it is restored below.
+            let old = unsafe { libc::umask(0) };
+            let f = options.open(&slot.path);
+            // SAFETY: as above.
+            unsafe { libc::umask(old) };
+            f
+        }
+        None => options.open(&slot.path),
+    };
+    opened.map_err(|e| match e.raw_os_error() {
+        Some(libc::EEXIST) if slot.path.is_dir() => {
+            Failure::Other(format!("{slot} is a directory, not a slot"))
+        }
+        Some(libc::EEXIST) => Failure::Exists(format!(
+            "{slot}: the slot exists: another server holds the name"
+        )),
+        Some(libc::EINVAL) => Failure::Usage(format!(
+            "{slot}: not a valid slot name (UTF-8 without control characters)"
+        )),
+        _ => Failure::io(&format!("creating {slot}"), &e),
+    })
+}
+
+fn setting_failed(slot: &Slot, what: &str, e: &io::Error) -> Failure {
+    match e.raw_os_error() {
+        Some(libc::EINVAL) => Failure::Usage(format!("{slot}: the mount refuses {what}: {e}")),
+        _ => Failure::io(&format!("setting {what} of {slot}"), e),
+    }
+}
+
+fn max_message_size(server: &File, slot: &Slot) -> Result<usize, Failure> {
+    let value = xattr::fget(server.as_fd(), xattr::MAX_MESSAGE_SIZE)
+        .map_err(|e| Failure::io(&format!("reading the maximum message size of {slot}"), &e))?;
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| Failure::Other(format!("{slot}: unexpected max_message_size {value:?}")))
+}
+
+fn next_message_size(server: &File) -> usize {
+    xattr::fget(server.as_fd(), xattr::NEXT_MESSAGE_SIZE)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
