@@ -74,6 +74,12 @@ assert os.waitpid(pid, 0)[1] == 0
 print("ok")
 "#,
     );
+    // Every refusal is a log line naming the slot and the errno.
+    let log = m.log();
+    assert!(
+        log.contains("open \"/solo\": only the server handle reads"),
+        "{log}"
+    );
 }
 
 // 3. Clients write whole messages; an O_RDWR creator writes to its own slot.

@@ -350,6 +350,28 @@ impl Mailslots {
         attr
     }
 
+    /// The path of `ino` under the mount as its creators spelled it, for
+    /// log lines (`#ino` for a node the daemon no longer knows).
+    pub fn path_of(&self, ino: Ino) -> String {
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT && parts.len() < 256 {
+            let Ok(node) = self.node(at) else {
+                parts.push(format!("#{at}"));
+                break;
+            };
+            let name = node
+                .spellings
+                .lock()
+                .first()
+                .map(|n| n.to_string_lossy().into_owned());
+            parts.push(name.unwrap_or_else(|| format!("#{at}")));
+            at = node.parent;
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
     pub fn getattr(&self, ino: Ino) -> Result<Attr> {
         Ok(self.attr_of(&*self.node(ino)?))
     }
@@ -788,7 +810,7 @@ impl Mailslots {
             drop(entries);
             Self::touch_dir(&dir);
         }
-        let spellings = std::mem::take(&mut *node.spellings.lock());
+        let spellings = node.spellings.lock().clone();
         self.detach(&node);
         log::debug!(
             "slot {:?} closed by its server (ino {})",

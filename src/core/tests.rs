@@ -230,6 +230,7 @@ fn names_fold_case_and_directories_nest() {
     })
     .unwrap();
     assert_eq!(names, [".", "..", "Logon"]);
+    assert_eq!(m.path_of(attr.ino), "/Net/Logon");
     assert_eq!(
         m.mkdir(ROOT, n("bad\\name"), 0o755, 0, ROOT_USER)
             .map(|a| a.ino),

@@ -67,6 +67,15 @@ impl MailslotFs {
         }
     }
 
+    /// What a log line calls `ino`: its path, when debug lines are wanted.
+    fn subject(&self, ino: INodeNo) -> String {
+        if log::log_enabled!(log::Level::Debug) {
+            self.core.path_of(ino.0)
+        } else {
+            String::new()
+        }
+    }
+
     /// Hands over the session's notifier once the session exists.
     pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
         self.notifier.clone()
@@ -159,7 +168,7 @@ impl Filesystem for MailslotFs {
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         guarded("getattr", || match self.core.getattr(ino.0) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(refuse("getattr", ino, e)),
+            Err(e) => reply.error(refuse("getattr", self.subject(ino), e)),
         })
     }
 
@@ -189,7 +198,7 @@ impl Filesystem for MailslotFs {
         };
         guarded("setattr", || match self.core.setattr(ino.0, change) {
             Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(refuse("setattr", ino, e)),
+            Err(e) => reply.error(refuse("setattr", self.subject(ino), e)),
         })
     }
 
@@ -265,7 +274,7 @@ impl Filesystem for MailslotFs {
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         guarded("open", || match self.core.open(ino.0, flags.0) {
             Ok(fh) => reply.opened(FileHandle(fh), SLOT_OPEN_FLAGS),
-            Err(e) => reply.error(refuse("open", ino, e)),
+            Err(e) => reply.error(refuse("open", self.subject(ino), e)),
         })
     }
 
@@ -281,6 +290,7 @@ impl Filesystem for MailslotFs {
         reply: ReplyData,
     ) {
         let nonblock = flags.0 & libc::O_NONBLOCK != 0;
+        let subject = self.subject(ino);
         guarded("read", || {
             self.core.read(
                 fh.0,
@@ -289,7 +299,7 @@ impl Filesystem for MailslotFs {
                 caller(req),
                 move |result| match result {
                     Ok(msg) => reply.data(msg),
-                    Err(e) => reply.error(refuse("read", ino, e)),
+                    Err(e) => reply.error(refuse("read", &subject, e)),
                 },
             )
         })
@@ -307,10 +317,11 @@ impl Filesystem for MailslotFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        let subject = self.subject(ino);
         guarded("write", || {
             self.core.write(fh.0, data, move |result| match result {
                 Ok(n) => reply.written(n as u32),
-                Err(e) => reply.error(refuse("write", ino, e)),
+                Err(e) => reply.error(refuse("write", &subject, e)),
             })
         })
     }
@@ -369,7 +380,7 @@ impl Filesystem for MailslotFs {
                 });
             match result {
                 Ok(()) => reply.ok(),
-                Err(e) => reply.error(refuse("readdir", ino, e)),
+                Err(e) => reply.error(refuse("readdir", self.subject(ino), e)),
             }
         })
     }
@@ -417,7 +428,7 @@ impl Filesystem for MailslotFs {
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         guarded("listxattr", || match self.core.listxattr(ino.0) {
             Ok(v) => reply_xattr(reply, size, &v),
-            Err(e) => reply.error(refuse("listxattr", ino, e)),
+            Err(e) => reply.error(refuse("listxattr", self.subject(ino), e)),
         })
     }
 
@@ -488,7 +499,7 @@ impl Filesystem for MailslotFs {
                 }
                 reply.poll(ev)
             }
-            Err(e) => reply.error(refuse("poll", ino, e)),
+            Err(e) => reply.error(refuse("poll", self.subject(ino), e)),
         })
     }
 
@@ -502,6 +513,10 @@ impl Filesystem for MailslotFs {
         _m: i32,
         reply: ReplyEmpty,
     ) {
-        reply.error(refuse("fallocate", ino, core::Error::Unsupported));
+        reply.error(refuse(
+            "fallocate",
+            self.subject(ino),
+            core::Error::Unsupported,
+        ));
     }
 }
