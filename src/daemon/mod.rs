@@ -26,6 +26,7 @@ use crate::fuse::MailslotFs;
 
 /// Entry point of the `mailslotfs` binary.
 pub fn main() -> ExitCode {
+    return_freed_queues_to_the_system();
     let mut opts = Options::parse();
     if let Err(e) = opts.apply_mount_options() {
         eprintln!("mailslotfs: {e}");
@@ -62,6 +63,19 @@ pub fn main() -> ExitCode {
     match serve(&opts, plan, watcher, starter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(()) => ExitCode::FAILURE,
+    }
+}
+
+/// A drained slot frees its ring at once, but glibc, after the first large
+/// free, raises its mmap threshold (up to 32 MiB) and serves later rings from
+/// per-thread arenas that it never gives back. A fixed threshold keeps every
+/// large ring in its own mapping, returned to the system when freed.
+fn return_freed_queues_to_the_system() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only changes allocator parameters; called before any
+    // thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
