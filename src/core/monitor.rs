@@ -42,15 +42,22 @@ impl Monitor {
     /// an optional deadline.
     pub fn watch(&self, slot: Option<Weak<Slot>>, deadline: Option<Instant>) {
         let mut st = self.state.lock();
+        // The thread needs waking only to learn of work it would otherwise
+        // sleep through: a first slot to look at, or an earlier deadline.
+        let mut wake = false;
         if let Some(slot) = slot {
+            wake |= st.slots.is_empty();
             st.slots.push(slot);
         }
         if let Some(d) = deadline
             && st.wake_at.is_none_or(|w| d < w)
         {
             st.wake_at = Some(d);
+            wake = true;
         }
-        self.cv.notify_one();
+        if wake {
+            self.cv.notify_one();
+        }
     }
 
     pub fn stop(&self) {
