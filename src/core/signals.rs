@@ -31,6 +31,15 @@ pub enum Verdict {
     /// A process-wide signal in a multi-threaded process: another thread may
     /// take it, so only a signal still pending at the next look interrupts.
     MaybeElsewhere,
+    /// The thread is gone; it can take nothing, so it counts as interrupted.
+    Gone,
+}
+
+impl Verdict {
+    /// Whether a waiting reader with this verdict must be answered EINTR now.
+    pub fn interrupts(self) -> bool {
+        matches!(self, Verdict::Interrupt | Verdict::Gone)
+    }
 }
 
 impl SignalState {
@@ -101,13 +110,12 @@ impl SignalProbe {
             .map(|file| Self { file })
     }
 
-    /// The reader's verdict now. A thread that has gone away can take no
-    /// message, so it counts as interrupted.
+    /// The reader's verdict now.
     pub fn look(&self) -> Verdict {
         let mut buf = [0u8; 8192];
         match self.file.read_at(&mut buf, 0) {
-            Ok(n) => parse_status(&buf[..n]).map_or(Verdict::Interrupt, |s| s.verdict()),
-            Err(_) => Verdict::Interrupt,
+            Ok(n) => parse_status(&buf[..n]).map_or(Verdict::Gone, |s| s.verdict()),
+            Err(_) => Verdict::Gone,
         }
     }
 }

@@ -88,6 +88,10 @@ struct SlotState {
     /// The monitor holds this slot in its list.
     watched: bool,
     wakers: Vec<(u64, Waker)>,
+    /// The probe of the last thread that waited here: a server usually reads
+    /// from the same thread, and reusing it saves an open and a close of
+    /// /proc per wait.
+    last_probe: Option<(u32, Arc<SignalProbe>)>,
     max_message_size: usize,
     read_timeout: Option<Duration>,
     last_message: SystemTime,
@@ -107,6 +111,19 @@ pub struct Readiness {
     pub closed: bool,
 }
 
+/// A thread that has gone cannot come back; its thread id can, much later,
+/// for a new thread, which must get a probe of its own.
+fn forget_probe_if_gone(st: &mut SlotState, probe: &Arc<SignalProbe>, verdict: Verdict) {
+    if verdict == Verdict::Gone
+        && st
+            .last_probe
+            .as_ref()
+            .is_some_and(|(_, p)| Arc::ptr_eq(p, probe))
+    {
+        st.last_probe = None;
+    }
+}
+
 impl Slot {
     pub fn new(
         max_message_size: usize,
@@ -123,6 +140,7 @@ impl Slot {
                 next_waiter: 0,
                 watched: false,
                 wakers: Vec::new(),
+                last_probe: None,
                 max_message_size,
                 read_timeout,
                 last_message: SystemTime::now(),
@@ -175,13 +193,13 @@ impl Slot {
             };
             // A reader about to act on a signal must not be handed a message
             // it would never see: answer it EINTR and try the next one.
-            if waiter
-                .probe
-                .as_ref()
-                .is_some_and(|p| p.look() == Verdict::Interrupt)
-            {
-                refused.push((waiter.respond, Error::Interrupted));
-                continue;
+            if let Some(probe) = &waiter.probe {
+                let verdict = probe.look();
+                if verdict.interrupts() {
+                    forget_probe_if_gone(st, probe, verdict);
+                    refused.push((waiter.respond, Error::Interrupted));
+                    continue;
+                }
             }
             if waiter.size < msg.len() {
                 // The message stays queued for a reader with room for it;
@@ -243,11 +261,19 @@ impl Slot {
                 return respond(Ok(&[]));
             }
             if !probe_tried {
-                // Opening /proc is slow; do it unlocked, then look again.
-                drop(st);
-                probe = SignalProbe::open(tid).map(Arc::new);
                 probe_tried = true;
-                continue;
+                match &st.last_probe {
+                    Some((t, p)) if *t == tid => probe = Some(p.clone()),
+                    _ => {
+                        // Opening /proc is slow; do it unlocked, then look again.
+                        drop(st);
+                        probe = SignalProbe::open(tid).map(Arc::new);
+                        if let Some(p) = &probe {
+                            self.state.lock().last_probe = Some((tid, p.clone()));
+                        }
+                        continue;
+                    }
+                }
             }
             let deadline = st.read_timeout.map(|t| Instant::now() + t);
             let id = st.next_waiter;
@@ -294,9 +320,14 @@ impl Slot {
         }
         let mut interrupt = Vec::new();
         let mut suspect = Vec::new();
+        let mut gone = Vec::new();
         for (id, probe, was_suspect) in to_look {
             match probe.look() {
                 Verdict::Interrupt => interrupt.push(id),
+                Verdict::Gone => {
+                    interrupt.push(id);
+                    gone.push(probe);
+                }
                 Verdict::MaybeElsewhere if was_suspect => interrupt.push(id),
                 Verdict::MaybeElsewhere => suspect.push(id),
                 Verdict::Calm => {}
@@ -315,6 +346,9 @@ impl Slot {
                 }
             }
             st.waiters = kept;
+            for probe in &gone {
+                forget_probe_if_gone(&mut st, probe, Verdict::Gone);
+            }
             let next = st.waiters.iter().filter_map(|w| w.deadline).min();
             let waiting = !st.waiters.is_empty();
             st.watched = waiting;
