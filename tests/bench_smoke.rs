@@ -1,0 +1,141 @@
+//! The benchmark, run with --smoke against real mounts: it must finish,
+//! leave nothing mounted, and write results for all four systems. Timings
+//! are never checked; they depend on the machine.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SYSTEMS: [&str; 4] = ["mailslotfs", "floor", "mqueue", "unix-dgram"];
+const TIME_LIMIT: Duration = Duration::from_secs(180);
+
+fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect()
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+#[test]
+fn smoke_run_writes_json_and_svg_for_all_four_systems() {
+    assert!(
+        Path::new("/dev/fuse").exists(),
+        "/dev/fuse is missing: the benchmark needs FUSE (modprobe fuse); this test does not skip"
+    );
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir_path = dir
+        .path()
+        .canonicalize()
+        .expect("canonical temporary directory");
+    let out = dir_path.join("results");
+    // The benchmark mounts under TMPDIR, so everything it mounts is ours to
+    // look for afterwards.
+    let tmp = dir_path.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailslot-bench"))
+        .arg("--smoke")
+        .arg("--out")
+        .arg(&out)
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting mailslot-bench");
+    let stdout = drain(child.stdout.take().unwrap());
+    let stderr = drain(child.stderr.take().unwrap());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > TIME_LIMIT {
+            // Only the process this test started, by its pid.
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+
+    let left = mounts_under(&dir_path);
+    for m in left.iter().rev() {
+        let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+    }
+    assert!(
+        left.is_empty(),
+        "the benchmark left mounts behind: {left:?}\n{stderr}"
+    );
+    let status = status.unwrap_or_else(|| {
+        panic!("mailslot-bench --smoke did not finish in {TIME_LIMIT:?}\n{stderr}")
+    });
+    assert!(
+        status.success(),
+        "mailslot-bench --smoke failed: {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+
+    let json = std::fs::read_to_string(out.join("results.json")).expect("results.json written");
+    let report: serde_json::Value = serde_json::from_str(&json).expect("results.json is JSON");
+    let listed: Vec<&str> = report["systems"]
+        .as_array()
+        .expect("a systems list")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    let rows = report["throughput"].as_array().expect("throughput rows");
+    for system in SYSTEMS {
+        assert!(
+            listed.contains(&system),
+            "{system} missing from the systems list: {listed:?}"
+        );
+        for workload in ["pairs", "fan-in"] {
+            assert!(
+                rows.iter().any(|r| r["system"] == system
+                    && r["workload"] == workload
+                    && r["msgs_per_s"].as_f64().is_some()),
+                "no {workload} result for {system}"
+            );
+        }
+        assert!(
+            report["latency"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["system"] == system),
+            "no wake-up latency for {system}"
+        );
+    }
+    assert!(
+        report["memory"]["overhead_bytes_per_message"]
+            .as_f64()
+            .is_some(),
+        "no memory result"
+    );
+    for row in rows.iter().filter(|r| r["system"] != "floor") {
+        assert_eq!(row["verified"], true, "messages lost or reordered: {row}");
+    }
+
+    let svg = std::fs::read_to_string(out.join("throughput.svg")).expect("throughput.svg written");
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "not an SVG document"
+    );
+    for system in SYSTEMS {
+        assert!(svg.contains(system), "{system} missing from the plot");
+    }
+    assert!(stdout.contains("messages/s"), "no table printed:\n{stdout}");
+}
