@@ -16,7 +16,8 @@ use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
     about = "Mount Windows-style mailslots: one process creates a slot and alone reads it, \
              any process writes whole messages into it.",
     after_help = "Exit status: 0 once the mount is ready (or, with --foreground, after a clean \
-                  unmount); 1 when the mount cannot be made (the reason is printed).\n\
+                  unmount); 1 when the mount cannot be made; 2 when the command line is wrong \
+                  (the reason is printed, on one line).\n\
                   Sizes take suffixes (424, 64KiB, 1M); timeouts are `forever`, milliseconds \
                   (1500) or with a unit (2s, 500ms).\n\
                   See README.md and docs/ for the mapping of the Windows mailslot calls."
@@ -127,12 +128,42 @@ pub struct Options {
 /// A read timeout; `None` waits forever.
 pub type Timeout = Option<Duration>;
 
+/// A size: a whole number with an optional unit: `K`/`KiB`, `M`/`MiB`,
+/// `G`/`GiB`, `T`/`TiB` (powers of 1024), `KB`/`MB`/`GB`/`TB` (powers of
+/// 1000), `B`. Checked arithmetic throughout: a size the machine cannot hold
+/// is refused, never wrapped.
 pub fn parse_size(s: &str) -> Result<usize, String> {
-    let n = parse_size::Config::new()
-        .with_binary()
-        .parse_size(s.trim())
-        .map_err(|e| format!("{s:?} is not a size ({e})"))?;
-    usize::try_from(n).map_err(|_| format!("{s:?} is too large"))
+    let text = s.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err(format!(
+            "{s:?} is not a size (a number, then K, M, G, KiB, MB, ...)"
+        ));
+    }
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a size: unknown unit {:?}",
+                unit.trim()
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 pub fn parse_host(s: &str) -> Result<(String, Ipv4Addr), String> {
@@ -150,17 +181,23 @@ pub fn parse_host(s: &str) -> Result<(String, Ipv4Addr), String> {
     Ok((name.to_ascii_uppercase(), ip))
 }
 
+/// `forever`, milliseconds (as the `read_timeout_ms` attribute takes them),
+/// or a duration with a unit. Bounded as Windows bounds it: the longest
+/// finite timeout is 4,294,967,294 ms (about 49.7 days).
 pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
     let s = s.trim();
-    if s == "forever" || s == "-1" {
-        return Ok(None);
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') || s == "forever" {
+        return crate::core::xattr::parse_read_timeout(s.as_bytes())
+            .map_err(|_| format!("{s:?} is not `forever` or a timeout of at most 4294967294 ms"));
     }
-    if let Ok(ms) = s.parse::<u64>() {
-        return Ok(Some(Duration::from_millis(ms)));
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not `forever` or a duration ({e})"))?;
+    if d.as_millis() >= u128::from(u32::MAX) {
+        return Err(format!(
+            "{s:?} is longer than the longest timeout, 4294967294 ms (about 49.7 days); use forever"
+        ));
     }
-    humantime::parse_duration(s)
-        .map(Some)
-        .map_err(|e| format!("{s:?} is not `forever` or a duration ({e})"))
+    Ok(Some(d))
 }
 
 /// Options mount(8) passes on that mean nothing to a mailslot mount.
@@ -309,7 +346,30 @@ mod tests {
         assert_eq!(o.max_queued_bytes, 1 << 20);
         assert_eq!(parse_timeout("2s"), Ok(Some(Duration::from_secs(2))));
         assert!(parse_timeout("soon").is_err());
+        assert_eq!(parse_timeout("4294967295"), Ok(None));
+        for bad in [
+            "4294967296",
+            "50days",
+            "10000000000000000000s",
+            "388781008818y",
+            "-5",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad}");
+        }
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("2 MB"), Ok(2_000_000));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        for bad in [
+            "184467440737095516159",
+            "18446744073709551615K",
+            "16777216T",
+            "1.5M",
+            "5 parsecs",
+            "",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -275,7 +275,8 @@ impl Slot {
                     }
                 }
             }
-            let deadline = st.read_timeout.map(|t| Instant::now() + t);
+            // A timeout too far out to be a point in time is forever.
+            let deadline = st.read_timeout.and_then(|t| Instant::now().checked_add(t));
             let id = st.next_waiter;
             st.next_waiter += 1;
             st.waiters.push_back(Waiter {

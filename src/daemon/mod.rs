@@ -27,7 +27,20 @@ use crate::fuse::MailslotFs;
 /// Entry point of the `mailslotfs` binary.
 pub fn main() -> ExitCode {
     return_freed_queues_to_the_system();
-    let mut opts = Options::parse();
+    let mut opts = match Options::try_parse() {
+        Ok(opts) => opts,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line, like every other start-up error.
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("invalid command line");
+            eprintln!(
+                "mailslotfs: {} (see --help)",
+                line.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = opts.apply_mount_options() {
         eprintln!("mailslotfs: {e}");
         return ExitCode::FAILURE;
