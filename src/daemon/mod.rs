@@ -153,6 +153,25 @@ fn serve(
     watcher: watcher::WatcherLink,
     starter: Option<OwnedFd>,
 ) -> Result<(), ()> {
+    // Handlers go in before the mount exists, so a SIGTERM at any moment
+    // after it appears takes the clean way out, not the default death.
+    let (tx, rx) = mpsc::channel();
+    let mut signals =
+        match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
+            Ok(s) => s,
+            Err(e) => {
+                fail(starter, &format!("cannot install signal handlers: {e}"));
+                return Err(());
+            }
+        };
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for sig in signals.forever() {
+                let _ = tx.send(Event::Signal(sig));
+            }
+        });
+    }
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
     let core = Arc::new(Mailslots::new(plan.limits.clone(), uid, gid));
@@ -201,7 +220,6 @@ fn serve(
     };
     watcher.mounted(&identity);
 
-    let (tx, rx) = mpsc::channel();
     let background = match session.spawn() {
         Ok(bg) => bg,
         Err(e) => {
@@ -210,25 +228,8 @@ fn serve(
             return Err(());
         }
     };
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let _ = tx.send(Event::SessionEnded(background.join()));
-        });
-    }
-    let mut signals =
-        match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
-            Ok(s) => s,
-            Err(e) => {
-                unmount_if_ours(&mountpoint, &identity);
-                fail(starter, &format!("cannot install signal handlers: {e}"));
-                return Err(());
-            }
-        };
     std::thread::spawn(move || {
-        for sig in signals.forever() {
-            let _ = tx.send(Event::Signal(sig));
-        }
+        let _ = tx.send(Event::SessionEnded(background.join()));
     });
 
     // Ready means the mount answers, not merely that mount(2) returned.
