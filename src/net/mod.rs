@@ -32,5 +32,16 @@ pub(crate) mod test_rng {
         pub fn below(&mut self, n: usize) -> usize {
             (self.next() % n as u64) as usize
         }
+
+        /// Sets a random byte of `p` to a random value, or flips one of its
+        /// bits: the mutations both codecs' tests start from.
+        pub fn scramble_byte(&mut self, p: &mut [u8]) {
+            let i = self.below(p.len());
+            if self.below(2) == 0 {
+                p[i] = self.next() as u8;
+            } else {
+                p[i] ^= 1 << self.below(8);
+            }
+        }
     }
 }

@@ -960,14 +960,7 @@ mod tests {
                 let mut p = seed.clone();
                 for _ in 0..=rng.below(4) {
                     match rng.below(4) {
-                        0 => {
-                            let i = rng.below(p.len());
-                            p[i] = rng.next() as u8;
-                        }
-                        1 => {
-                            let i = rng.below(p.len());
-                            p[i] ^= 1 << rng.below(8);
-                        }
+                        0 | 1 => rng.scramble_byte(&mut p),
                         2 => p.truncate(rng.below(p.len() + 1)),
                         _ => p.push(rng.next() as u8),
                     }

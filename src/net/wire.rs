@@ -1375,14 +1375,7 @@ mod tests {
                 let mut p = seed.clone();
                 for _ in 0..=rng.below(3) {
                     match rng.below(6) {
-                        0 => {
-                            let i = rng.below(p.len());
-                            p[i] = rng.next() as u8;
-                        }
-                        1 => {
-                            let i = rng.below(p.len());
-                            p[i] ^= 1 << rng.below(8);
-                        }
+                        0 | 1 => rng.scramble_byte(&mut p),
                         2 => {
                             // Hit the counts and offsets, where bugs hide.
                             let i = SMB + 33 + 2 * rng.below(17);
