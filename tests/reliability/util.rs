@@ -37,16 +37,14 @@ pub fn seed() -> u64 {
         })
 }
 
-/// Runs the prelude, `vars` (Python assignments) and `script` with the
-/// mount point as argument, in a process group of its own. Fails the test
-/// when Python fails or is still running after `limit`: then the whole
-/// group (Python and every child it forked) is killed, so a hang is a
-/// failure with a message, never a suite that never ends.
-pub fn py_within(m: &Mount, vars: &str, script: &str, limit: Duration) -> String {
+/// Python with the prelude, `vars` and `script` on its stdin and the mount
+/// point as its argument, in a process group of its own (so a hang can be
+/// ended with every child it forked).
+fn spawn_python(mount_point: &std::path::Path, vars: &str, script: &str) -> std::process::Child {
     let mut child = Command::new("python3")
         .arg("-u")
         .arg("-")
-        .arg(&m.path)
+        .arg(mount_point)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -59,6 +57,16 @@ pub fn py_within(m: &Mount, vars: &str, script: &str, limit: Duration) -> String
     stdin.write_all(b"\n").unwrap();
     stdin.write_all(script.as_bytes()).unwrap();
     drop(stdin);
+    child
+}
+
+/// Runs the prelude, `vars` (Python assignments) and `script` with the
+/// mount point as argument, in a process group of its own. Fails the test
+/// when Python fails or is still running after `limit`: then the whole
+/// group (Python and every child it forked) is killed, so a hang is a
+/// failure with a message, never a suite that never ends.
+pub fn py_within(m: &Mount, vars: &str, script: &str, limit: Duration) -> String {
+    let mut child = spawn_python(&m.path, vars, script);
     let out = drain(child.stdout.take().unwrap());
     let err = drain(child.stderr.take().unwrap());
     let start = Instant::now();
@@ -103,22 +111,7 @@ pub struct PyChild {
 
 impl PyChild {
     pub fn spawn(mount_point: &std::path::Path, vars: &str, script: &str) -> PyChild {
-        let mut child = Command::new("python3")
-            .arg("-u")
-            .arg("-")
-            .arg(mount_point)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("python3 is needed by the tests");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(PY_PRELUDE.as_bytes()).unwrap();
-        stdin.write_all(vars.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.write_all(script.as_bytes()).unwrap();
-        drop(stdin);
+        let mut child = spawn_python(mount_point, vars, script);
         let (tx, lines) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
