@@ -5,8 +5,8 @@
 //! (`fuzz/src/lib.rs`), so a parser change that breaks an input the
 //! fuzzer once found interesting fails here, without a fuzzer.
 //!
-//! Inputs that showed a bug wait in `fuzz/findings/<target>/` until the bug
-//! is fixed; `fuzz_findings_are_fixed` replays them.
+//! Inputs that once showed a bug are kept in `fuzz/findings/<target>/`;
+//! `fuzz_findings_are_fixed` replays them so the bugs stay fixed.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
