@@ -6,15 +6,18 @@
 //!
 //! The input of each target is one value as the daemon would receive it:
 //! a command-line value, a NUL-separated argument vector, an xattr value,
-//! a `/proc/<tid>/status` text, a file name, a UDP payload.
+//! a sequence of FUSE requests, a file name, a UDP payload.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
 use clap::Parser;
 use mailslotfs::cli::{self, Options};
-use mailslotfs::core::signals::{self, Verdict};
-use mailslotfs::core::{Error, RemoteTarget, TargetKind, names, xattr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use mailslotfs::core::{Error, Limits, Mailslots, RemoteTarget, TargetKind, names, xattr};
+use mailslotfs::fuse::{MailslotFs, PANICS, abi, channel::Scripted, session::Session};
 use mailslotfs::net::names::{NameQuery, NameQueryResponse, NetbiosName};
 use mailslotfs::net::wire::{self, MailslotDatagram, SizeLimit};
 
@@ -23,7 +26,7 @@ pub const TARGETS: [&str; 6] = [
     "cli_values",
     "cli_options",
     "xattr_values",
-    "proc_status",
+    "fuse_requests",
     "names",
     "wire",
 ];
@@ -34,7 +37,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "cli_values" => cli_values(data),
         "cli_options" => cli_options(data),
         "xattr_values" => xattr_values(data),
-        "proc_status" => proc_status(data),
+        "fuse_requests" => fuse_requests(data),
         "names" => self::names(data),
         "wire" => self::wire(data),
         _ => return false,
@@ -149,24 +152,70 @@ pub fn xattr_values(data: &[u8]) {
     }
 }
 
-/// What a waiting reader's `/proc/<tid>/status` may hold.
-pub fn proc_status(data: &[u8]) {
-    let Some(state) = signals::parse_status(data) else {
-        return;
-    };
-    let verdict = state.verdict();
-    if state.blocked == u64::MAX {
-        assert_eq!(verdict, Verdict::Calm, "every signal blocked");
+/// Requests as the kernel could send them to the FUSE adapter, after
+/// FUSE_INIT. The input is split at 0xFE bytes; each piece is one request:
+/// its first byte picks the opcode, its second the node, the rest is the
+/// body. Whatever the bytes, nothing panics, every reply is a whole reply
+/// (its header's length is its length), and no request is answered twice.
+pub fn fuse_requests(data: &[u8]) {
+    let mut requests = vec![request(abi::op::INIT, 1, 1, &init_body())];
+    for (i, piece) in data.split(|&b| b == 0xFE).take(64).enumerate() {
+        let Some((&opcode, rest)) = piece.split_first() else {
+            continue;
+        };
+        let (node, body) = rest.split_first().unwrap_or((&1, &[]));
+        let unique = 2 * (i as u64 + 2);
+        requests.push(request(
+            u32::from(opcode % 54),
+            u64::from(node % 8),
+            unique,
+            body,
+        ));
     }
-    if state.thread_pending & !state.blocked != 0 {
-        assert_eq!(verdict, Verdict::Interrupt, "{state:?}");
+    let core = Arc::new(Mailslots::new(Limits::new(4096), 0, 0));
+    let fs = Arc::new(MailslotFs::new(core.clone(), 8192, 2));
+    let transport = Arc::new(Scripted::new(requests));
+    let before = PANICS.load(Ordering::Relaxed);
+    Session::spawn(transport.clone(), fs, 1, 16384)
+        .expect("a session thread")
+        .join()
+        .expect("the script plays to its end");
+    assert_eq!(PANICS.load(Ordering::Relaxed), before, "a request panicked");
+    core.shutdown();
+    let mut answered = std::collections::HashSet::new();
+    for reply in transport.sent() {
+        assert!(reply.len() >= abi::OUT_HEADER_LEN, "{reply:?}");
+        let len = u32::from_ne_bytes(reply[0..4].try_into().unwrap()) as usize;
+        assert_eq!(len, reply.len(), "a reply's header gives its length");
+        let unique = u64::from_ne_bytes(reply[8..16].try_into().unwrap());
+        if unique != 0 {
+            assert!(answered.insert(unique), "request {unique} answered twice");
+        }
     }
-    // The four lines, written as the kernel writes them, read back the same.
-    let text = format!(
-        "Name:\tx\nThreads:\t{}\nSigPnd:\t{:016x}\nShdPnd:\t{:016x}\nSigBlk:\t{:016x}\n",
-        state.threads, state.thread_pending, state.process_pending, state.blocked
-    );
-    assert_eq!(signals::parse_status(text.as_bytes()), Some(state));
+}
+
+fn request(opcode: u32, node: u64, unique: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = abi::Out::default();
+    out.u32((abi::IN_HEADER_LEN + body.len()) as u32)
+        .u32(opcode)
+        .u64(unique)
+        .u64(node)
+        .u32(0)
+        .u32(0)
+        .u32(1)
+        .u32(0);
+    out.bytes.extend_from_slice(body);
+    out.bytes
+}
+
+fn init_body() -> Vec<u8> {
+    let mut out = abi::Out::default();
+    out.u32(abi::MAJOR)
+        .u32(abi::MINOR)
+        .u32(0)
+        .u32(u32::MAX)
+        .zeros(48);
+    out.bytes
 }
 
 /// A file name as the kernel hands it to the daemon: a slot or directory

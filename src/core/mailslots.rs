@@ -15,10 +15,10 @@ use parking_lot::{Mutex, RwLock};
 
 use super::error::{Error, Result};
 use super::limits::Limits;
-use super::monitor::Monitor;
 use super::names;
 use super::remote::{RemoteSender, RemoteTarget};
 use super::slot::{Accounting, Readiness, Slot, SlotInfo, Waker};
+use super::timer::Timer;
 use super::xattr::{self, Attribute};
 
 pub type Ino = u64;
@@ -91,6 +91,13 @@ pub enum Role {
         writable: bool,
     },
     Client,
+}
+
+/// Names one waiting read, so it can be ended early.
+#[derive(Debug, Clone)]
+pub struct WaitToken {
+    slot: std::sync::Weak<Slot>,
+    id: u64,
 }
 
 /// A name under a remote target: where a remote client's writes go.
@@ -224,7 +231,7 @@ pub struct Mailslots {
     next_fh: AtomicU64,
     limits: Limits,
     accounting: Arc<Accounting>,
-    monitor: Arc<Monitor>,
+    timer: Arc<Timer>,
     shutting_down: AtomicBool,
     invalidate: RwLock<Option<InvalidateHook>>,
     remote: RwLock<Option<Arc<dyn RemoteSender>>>,
@@ -235,7 +242,7 @@ pub struct Mailslots {
 
 impl Drop for Mailslots {
     fn drop(&mut self) {
-        self.monitor.stop();
+        self.timer.stop();
     }
 }
 
@@ -271,7 +278,7 @@ impl Mailslots {
             next_fh: AtomicU64::new(1),
             accounting: Arc::new(Accounting::new(limits.max_total_bytes)),
             limits,
-            monitor: Monitor::start(),
+            timer: Timer::start(),
             shutting_down: AtomicBool::new(false),
             invalidate: RwLock::new(None),
             remote: RwLock::new(None),
@@ -667,7 +674,7 @@ impl Mailslots {
             self.limits.read_timeout,
             self.limits.max_queued_bytes,
             self.accounting.clone(),
-            self.monitor.clone(),
+            self.timer.clone(),
         ));
         let node = self.new_node(
             parent,
@@ -707,17 +714,41 @@ impl Mailslots {
     }
 
     /// One whole message through `fh` for a buffer of `size` bytes; the
-    /// answer goes to `respond`, now or when the wait ends.
-    pub fn read<F>(&self, fh: Fh, size: usize, nonblock: bool, caller: Caller, respond: F)
+    /// answer goes to `respond`, now or when the wait ends. A read that
+    /// waits returns its token, with which [`Mailslots::cancel_wait`] ends
+    /// the wait.
+    pub fn read<F>(&self, fh: Fh, size: usize, nonblock: bool, respond: F) -> Option<WaitToken>
     where
         F: FnOnce(Result<&[u8]>) + Send + 'static,
     {
         match self.handle(fh) {
             Ok((Target::Local(slot), Role::Server { .. })) => {
-                slot.read(size, nonblock, caller.pid, respond)
+                slot.read(size, nonblock, respond).map(|id| WaitToken {
+                    slot: Arc::downgrade(&slot),
+                    id,
+                })
             }
-            _ => respond(Err(Error::BadHandle)),
+            _ => {
+                respond(Err(Error::BadHandle));
+                None
+            }
         }
+    }
+
+    /// Ends a waiting read with EINTR (a signal reached its caller), if it
+    /// still waits; it takes nothing from the queue. Returns whether it
+    /// still waited.
+    pub fn cancel_wait(&self, token: &WaitToken) -> bool {
+        let cancelled = token.slot.upgrade().is_some_and(|s| s.cancel(token.id));
+        if cancelled {
+            log::debug!("a waiting read was interrupted by a signal");
+        }
+        cancelled
+    }
+
+    /// Read timeouts not yet due (for tests).
+    pub fn pending_timeouts(&self) -> usize {
+        self.timer.pending()
     }
 
     /// One whole message from `data`. The answer goes to `respond`: at once

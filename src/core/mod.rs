@@ -5,12 +5,11 @@
 pub mod error;
 pub mod limits;
 mod mailslots;
-mod monitor;
 pub mod names;
 pub mod queue;
 pub mod remote;
-pub mod signals;
 pub mod slot;
+mod timer;
 pub mod xattr;
 
 #[cfg(test)]
@@ -18,6 +17,8 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use limits::Limits;
-pub use mailslots::{Attr, Caller, Fh, Ino, Kind, Mailslots, ROOT, Role, SetAttr, StatFs};
+pub use mailslots::{
+    Attr, Caller, Fh, Ino, Kind, Mailslots, ROOT, Role, SetAttr, StatFs, WaitToken,
+};
 pub use remote::{RemoteSender, RemoteTarget, SendDone, TargetKind};
 pub use slot::{Readiness, SlotInfo, Waker};

@@ -4,7 +4,7 @@
 //! under the slot's lock, so at every moment it is either queued or owned by
 //! exactly one reader.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -12,9 +12,8 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::Mutex;
 
 use super::error::{Error, Result};
-use super::monitor::Monitor;
 use super::queue::{FRAME, MessageQueue};
-use super::signals::{SignalProbe, Verdict};
+use super::timer::{Timer, TimerKey};
 
 /// Answers one read: `Ok(bytes)` is the message (empty for end of file).
 pub type Responder = Box<dyn FnOnce(Result<&[u8]>) + Send>;
@@ -57,12 +56,8 @@ impl Accounting {
 }
 
 struct Waiter {
-    id: u64,
     size: usize,
-    deadline: Option<Instant>,
-    probe: Option<Arc<SignalProbe>>,
-    /// A process-wide signal was pending at the last look.
-    suspect: bool,
+    deadline: Option<TimerKey>,
     respond: Responder,
 }
 
@@ -77,21 +72,19 @@ pub struct SlotInfo {
     pub read_timeout: Option<Duration>,
     pub last_message: SystemTime,
     pub open: bool,
+    /// Reads waiting for a message.
+    pub waiting_readers: usize,
 }
 
 struct SlotState {
     /// Why the slot no longer takes messages, once it does not.
     closed: Option<Error>,
     queue: MessageQueue,
-    waiters: VecDeque<Waiter>,
+    /// Waiting readers by arrival: the first waited longest. There are
+    /// waiters only while the queue is empty.
+    waiters: BTreeMap<u64, Waiter>,
     next_waiter: u64,
-    /// The monitor holds this slot in its list.
-    watched: bool,
     wakers: Vec<(u64, Waker)>,
-    /// The probe of the last thread that waited here: a server usually reads
-    /// from the same thread, and reusing it saves an open and a close of
-    /// /proc per wait.
-    last_probe: Option<(u32, Arc<SignalProbe>)>,
     max_message_size: usize,
     read_timeout: Option<Duration>,
     last_message: SystemTime,
@@ -101,7 +94,7 @@ pub struct Slot {
     state: Mutex<SlotState>,
     max_queued: usize,
     accounting: Arc<Accounting>,
-    monitor: Arc<Monitor>,
+    timer: Arc<Timer>,
 }
 
 /// Poll state of a slot.
@@ -111,49 +104,35 @@ pub struct Readiness {
     pub closed: bool,
 }
 
-/// A thread that has gone cannot come back; its thread id can, much later,
-/// for a new thread, which must get a probe of its own.
-fn forget_probe_if_gone(st: &mut SlotState, probe: &Arc<SignalProbe>, verdict: Verdict) {
-    if verdict == Verdict::Gone
-        && st
-            .last_probe
-            .as_ref()
-            .is_some_and(|(_, p)| Arc::ptr_eq(p, probe))
-    {
-        st.last_probe = None;
-    }
-}
-
 impl Slot {
     pub fn new(
         max_message_size: usize,
         read_timeout: Option<Duration>,
         max_queued: usize,
         accounting: Arc<Accounting>,
-        monitor: Arc<Monitor>,
+        timer: Arc<Timer>,
     ) -> Self {
         Self {
             state: Mutex::new(SlotState {
                 closed: None,
                 queue: MessageQueue::new(),
-                waiters: VecDeque::new(),
+                waiters: BTreeMap::new(),
                 next_waiter: 0,
-                watched: false,
                 wakers: Vec::new(),
-                last_probe: None,
                 max_message_size,
                 read_timeout,
                 last_message: SystemTime::now(),
             }),
             max_queued,
             accounting,
-            monitor,
+            timer,
         }
     }
 
-    /// Queues one message, or hands it straight to the oldest waiting reader.
+    /// Queues one message, or hands it straight to the oldest waiting reader
+    /// with room for it.
     pub fn deliver(&self, msg: &[u8]) -> Result<()> {
-        let mut refused: Vec<(Responder, Error)> = Vec::new();
+        let mut refused: Vec<Responder> = Vec::new();
         let mut wakers = Vec::new();
         let result = {
             let mut st = self.state.lock();
@@ -166,8 +145,8 @@ impl Slot {
             }
             result
         };
-        for (respond, err) in refused {
-            respond(Err(err));
+        for respond in refused {
+            respond(Err(Error::BufferTooSmall));
         }
         for (_, wake) in wakers {
             wake();
@@ -175,11 +154,19 @@ impl Slot {
         result
     }
 
+    fn take_waiter(&self, st: &mut SlotState, id: u64) -> Option<Waiter> {
+        let w = st.waiters.remove(&id)?;
+        if let Some(key) = w.deadline {
+            self.timer.cancel(key);
+        }
+        Some(w)
+    }
+
     fn deliver_locked(
         &self,
         st: &mut SlotState,
         msg: &[u8],
-        refused: &mut Vec<(Responder, Error)>,
+        refused: &mut Vec<Responder>,
     ) -> Result<()> {
         if let Some(err) = st.closed {
             return Err(err);
@@ -187,34 +174,42 @@ impl Slot {
         if msg.len() > st.max_message_size {
             return Err(Error::MessageTooLarge);
         }
-        while st.queue.is_empty() {
-            let Some(waiter) = st.waiters.pop_front() else {
-                break;
-            };
-            // A reader about to act on a signal must not be handed a message
-            // it would never see: answer it EINTR and try the next one.
-            if let Some(probe) = &waiter.probe {
-                let verdict = probe.look();
-                if verdict.interrupts() {
-                    forget_probe_if_gone(st, probe, verdict);
-                    refused.push((waiter.respond, Error::Interrupted));
-                    continue;
-                }
-            }
-            if waiter.size < msg.len() {
-                // The message stays queued for a reader with room for it;
-                // this reader learns why it got nothing.
-                if let Err(err) = self.enqueue(st, msg) {
-                    st.waiters.push_front(waiter);
-                    return Err(err);
-                }
-                refused.push((waiter.respond, Error::BufferTooSmall));
-                return Ok(());
-            }
-            (waiter.respond)(Ok(msg));
-            return Ok(());
+        if st.waiters.is_empty() {
+            return self.enqueue(st, msg);
         }
-        self.enqueue(st, msg)
+        // The message is the next one for every waiting reader: those ahead
+        // of the first with room for it learn it is too large for them
+        // (EMSGSIZE, as ReadFile's ERROR_INSUFFICIENT_BUFFER), and the
+        // first with room takes it.
+        let taker = st
+            .waiters
+            .iter()
+            .find(|(_, w)| w.size >= msg.len())
+            .map(|(id, _)| *id);
+        let Some(taker) = taker else {
+            // Nobody can take it: it waits in the queue for a reader with a
+            // larger buffer, and every waiting reader hears why it got
+            // nothing. Only once it is queued: a full queue refuses the
+            // writer and leaves the readers waiting.
+            self.enqueue(st, msg)?;
+            let ids: Vec<u64> = st.waiters.keys().copied().collect();
+            refused.extend(
+                ids.into_iter()
+                    .filter_map(|id| self.take_waiter(st, id))
+                    .map(|w| w.respond),
+            );
+            return Ok(());
+        };
+        let ahead: Vec<u64> = st.waiters.range(..taker).map(|(id, _)| *id).collect();
+        refused.extend(
+            ahead
+                .into_iter()
+                .filter_map(|id| self.take_waiter(st, id))
+                .map(|w| w.respond),
+        );
+        let w = self.take_waiter(st, taker).expect("found above");
+        (w.respond)(Ok(msg));
+        Ok(())
     }
 
     fn enqueue(&self, st: &mut SlotState, msg: &[u8]) -> Result<()> {
@@ -227,144 +222,78 @@ impl Slot {
     }
 
     /// Takes the oldest message for a reader with a `size`-byte buffer, or
-    /// parks the reader until one arrives, its timeout passes or a signal
-    /// reaches it. `tid` is the reader's thread, watched for signals.
-    pub fn read<F>(self: &Arc<Self>, size: usize, nonblock: bool, tid: u32, respond: F)
+    /// parks the reader until a message arrives or its timeout passes.
+    /// Returns the waiter's id when it was parked: [`Slot::cancel`] with it
+    /// ends the wait.
+    pub fn read<F>(self: &Arc<Self>, size: usize, nonblock: bool, respond: F) -> Option<u64>
     where
         F: FnOnce(Result<&[u8]>) + Send + 'static,
     {
-        let mut probe = None;
-        let mut probe_tried = false;
-        loop {
-            let mut st = self.state.lock();
-            if let Some(err) = st.closed {
+        let mut st = self.state.lock();
+        if let Some(err) = st.closed {
+            drop(st);
+            respond(Err(err));
+            return None;
+        }
+        if let Some(len) = st.queue.front_len() {
+            if len > size {
                 drop(st);
-                return respond(Err(err));
+                respond(Err(Error::BufferTooSmall));
+                return None;
             }
-            if let Some(len) = st.queue.front_len() {
-                if len > size {
-                    drop(st);
-                    return respond(Err(Error::BufferTooSmall));
-                }
-                st.queue.with_front(|msg| respond(Ok(msg)));
-                if let Some(charged) = st.queue.pop_front() {
-                    self.accounting.release(charged);
-                }
-                return;
+            st.queue.with_front(|msg| respond(Ok(msg)));
+            if let Some(charged) = st.queue.pop_front() {
+                self.accounting.release(charged);
             }
-            if nonblock {
-                drop(st);
-                return respond(Err(Error::WouldBlock));
-            }
-            if st.read_timeout == Some(Duration::ZERO) {
-                drop(st);
-                return respond(Ok(&[]));
-            }
-            if !probe_tried {
-                probe_tried = true;
-                match &st.last_probe {
-                    Some((t, p)) if *t == tid => probe = Some(p.clone()),
-                    _ => {
-                        // Opening /proc is slow; do it unlocked, then look again.
-                        drop(st);
-                        probe = SignalProbe::open(tid).map(Arc::new);
-                        if let Some(p) = &probe {
-                            self.state.lock().last_probe = Some((tid, p.clone()));
-                        }
-                        continue;
-                    }
-                }
-            }
-            // A timeout too far out to be a point in time is forever.
-            let deadline = st.read_timeout.and_then(|t| Instant::now().checked_add(t));
-            let id = st.next_waiter;
-            st.next_waiter += 1;
-            st.waiters.push_back(Waiter {
-                id,
+            return None;
+        }
+        if nonblock {
+            drop(st);
+            respond(Err(Error::WouldBlock));
+            return None;
+        }
+        if st.read_timeout == Some(Duration::ZERO) {
+            drop(st);
+            respond(Ok(&[]));
+            return None;
+        }
+        let id = st.next_waiter;
+        st.next_waiter += 1;
+        // A timeout too far out to be a point in time is forever.
+        let deadline = st
+            .read_timeout
+            .and_then(|t| Instant::now().checked_add(t))
+            .map(|at| self.timer.add(at, Arc::downgrade(self), id));
+        st.waiters.insert(
+            id,
+            Waiter {
                 size,
                 deadline,
-                probe,
-                suspect: false,
                 respond: Box::new(respond),
-            });
-            let newly_watched = !std::mem::replace(&mut st.watched, true);
-            drop(st);
-            self.monitor
-                .watch(newly_watched.then(|| Arc::downgrade(self)), deadline);
-            return;
+            },
+        );
+        Some(id)
+    }
+
+    /// Ends the wait of reader `id` with EINTR, if it still waits: nothing
+    /// is taken from the queue.
+    pub fn cancel(&self, id: u64) -> bool {
+        let w = self.take_waiter(&mut self.state.lock(), id);
+        match w {
+            Some(w) => {
+                (w.respond)(Err(Error::Interrupted));
+                true
+            }
+            None => false,
         }
     }
 
-    /// One pass of the monitor: ends waits whose timeout passed (end of file)
-    /// and those of readers with a signal to act on (EINTR). Returns whether
-    /// readers still wait, and the earliest deadline among them.
-    pub(crate) fn sweep(&self, now: Instant) -> (bool, Option<Instant>) {
-        let mut expired = Vec::new();
-        let mut to_look = Vec::new();
-        {
-            let mut st = self.state.lock();
-            let mut kept = VecDeque::with_capacity(st.waiters.len());
-            for w in st.waiters.drain(..) {
-                if w.deadline.is_some_and(|d| d <= now) {
-                    expired.push(w.respond);
-                } else {
-                    if let Some(p) = &w.probe {
-                        to_look.push((w.id, p.clone(), w.suspect));
-                    }
-                    kept.push_back(w);
-                }
-            }
-            st.waiters = kept;
+    /// The read timeout of reader `id` passed: it gets end of file.
+    pub(crate) fn expire(&self, id: u64) {
+        let w = self.state.lock().waiters.remove(&id);
+        if let Some(w) = w {
+            (w.respond)(Ok(&[]));
         }
-        for respond in expired {
-            respond(Ok(&[]));
-        }
-        let mut interrupt = Vec::new();
-        let mut suspect = Vec::new();
-        let mut gone = Vec::new();
-        for (id, probe, was_suspect) in to_look {
-            match probe.look() {
-                Verdict::Interrupt => interrupt.push(id),
-                Verdict::Gone => {
-                    interrupt.push(id);
-                    gone.push(probe);
-                }
-                Verdict::MaybeElsewhere if was_suspect => interrupt.push(id),
-                Verdict::MaybeElsewhere => suspect.push(id),
-                Verdict::Calm => {}
-            }
-        }
-        let mut interrupted = Vec::new();
-        let (waiting, next) = {
-            let mut st = self.state.lock();
-            let mut kept = VecDeque::with_capacity(st.waiters.len());
-            for mut w in st.waiters.drain(..) {
-                if interrupt.contains(&w.id) {
-                    interrupted.push(w.respond);
-                } else {
-                    w.suspect = suspect.contains(&w.id);
-                    kept.push_back(w);
-                }
-            }
-            st.waiters = kept;
-            for probe in &gone {
-                forget_probe_if_gone(&mut st, probe, Verdict::Gone);
-            }
-            let next = st.waiters.iter().filter_map(|w| w.deadline).min();
-            let waiting = !st.waiters.is_empty();
-            st.watched = waiting;
-            (waiting, next)
-        };
-        if !interrupted.is_empty() {
-            log::debug!(
-                "{} waiting read(s) interrupted by a signal",
-                interrupted.len()
-            );
-        }
-        for respond in interrupted {
-            respond(Err(Error::Interrupted));
-        }
-        (waiting, next)
     }
 
     /// Stops the slot: queued messages are discarded, waiting readers and
@@ -375,12 +304,15 @@ impl Slot {
             st.closed.get_or_insert(reason);
             let charged = st.queue.clear();
             self.accounting.release(charged);
-            (
-                std::mem::take(&mut st.waiters),
-                std::mem::take(&mut st.wakers),
-            )
+            let waiters = std::mem::take(&mut st.waiters);
+            for w in waiters.values() {
+                if let Some(key) = w.deadline {
+                    self.timer.cancel(key);
+                }
+            }
+            (waiters, std::mem::take(&mut st.wakers))
         };
-        for w in waiters {
+        for (_, w) in waiters {
             (w.respond)(Err(reason));
         }
         for (_, wake) in wakers {
@@ -415,6 +347,7 @@ impl Slot {
             read_timeout: st.read_timeout,
             last_message: st.last_message,
             open: st.closed.is_none(),
+            waiting_readers: st.waiters.len(),
         }
     }
 

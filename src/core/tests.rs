@@ -47,7 +47,7 @@ fn read(
     wait: Duration,
 ) -> Option<Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel();
-    m.read(fh, size, nonblock, ROOT_USER, move |r| {
+    m.read(fh, size, nonblock, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     rx.recv_timeout(wait).ok()
@@ -105,7 +105,7 @@ fn a_waiting_reader_gets_the_next_message() {
     let m = fs();
     let (ino, s) = server(&m, "w");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 100, false, ROOT_USER, move |r| {
+    m.read(s, 100, false, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     assert!(
@@ -127,7 +127,7 @@ fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
     let m = fs();
     let (ino, s) = server(&m, "w");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 2, false, ROOT_USER, move |r| {
+    m.read(s, 2, false, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     let c = m.open(ino, libc::O_WRONLY).unwrap();
@@ -296,7 +296,7 @@ fn shutdown_answers_every_waiting_reader() {
     let m = fs();
     let (_, s) = server(&m, "s");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 10, false, ROOT_USER, move |r| {
+    m.read(s, 10, false, move |r| {
         tx.send(r.map(|b| b.to_vec())).unwrap()
     });
     m.shutdown();
@@ -309,4 +309,121 @@ fn shutdown_answers_every_waiting_reader() {
             .map(|r| r.1),
         Err(Error::ShuttingDown)
     );
+}
+
+/// Starts a read that is expected to wait; its answer arrives on the
+/// returned channel.
+fn park(m: &Mailslots, fh: Fh, size: usize) -> (WaitToken, mpsc::Receiver<Result<Vec<u8>>>) {
+    let (tx, rx) = mpsc::channel();
+    let token = m
+        .read(fh, size, false, move |r| {
+            let _ = tx.send(r.map(|b| b.to_vec()));
+        })
+        .expect("the read waits");
+    (token, rx)
+}
+
+#[test]
+fn a_cancelled_wait_gets_eintr_and_takes_nothing() {
+    let m = fs();
+    let (ino, s) = server(&m, "c");
+    let (token, rx) = park(&m, s, 100);
+    assert_eq!(m.slot_info(ino).unwrap().waiting_readers, 1);
+    assert!(m.cancel_wait(&token));
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).unwrap(),
+        Err(Error::Interrupted)
+    );
+    // Cancelling again, or after the slot went away, changes nothing.
+    assert!(!m.cancel_wait(&token));
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    write(&m, c, b"kept").unwrap();
+    assert_eq!(m.slot_info(ino).unwrap().message_count, 1);
+    assert_eq!(now(&m, s, 100).unwrap(), b"kept");
+    m.release(s);
+    assert!(!m.cancel_wait(&token));
+}
+
+#[test]
+fn a_wait_answered_by_a_message_cannot_be_cancelled_afterwards() {
+    let m = fs();
+    let (ino, s) = server(&m, "h");
+    let (token, rx) = park(&m, s, 100);
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    write(&m, c, b"mine").unwrap();
+    assert!(!m.cancel_wait(&token));
+    assert_eq!(rx.recv().unwrap().unwrap(), b"mine");
+}
+
+#[test]
+fn a_reader_refused_for_its_small_buffer_strands_nobody() {
+    let m = fs();
+    let (ino, s) = server(&m, "strand");
+    let (_, small) = park(&m, s, 4);
+    let (_, big) = park(&m, s, 64 * 1024);
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    write(&m, c, b"longer than four").unwrap();
+    assert_eq!(
+        small.recv_timeout(Duration::from_secs(1)).unwrap(),
+        Err(Error::BufferTooSmall)
+    );
+    assert_eq!(
+        big.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(),
+        b"longer than four"
+    );
+    assert_eq!(m.slot_info(ino).unwrap().message_count, 0);
+    // With only small buffers waiting, the message is queued and every
+    // waiting reader hears why it got nothing.
+    let (_, a) = park(&m, s, 2);
+    let (_, b) = park(&m, s, 3);
+    write(&m, c, b"still too long").unwrap();
+    for rx in [a, b] {
+        assert_eq!(rx.recv().unwrap(), Err(Error::BufferTooSmall));
+    }
+    assert_eq!(m.slot_info(ino).unwrap().waiting_readers, 0);
+    assert_eq!(now(&m, s, 100).unwrap(), b"still too long");
+}
+
+#[test]
+fn a_full_queue_refuses_the_writer_and_leaves_small_readers_waiting() {
+    let m = fs();
+    let (ino, s) = server(&m, "full");
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let (token, rx) = park(&m, s, 2);
+    // The per-slot quota is 100 bytes: 96 bytes of payload do not fit.
+    assert_eq!(write(&m, c, &[b'x'; 97]), Err(Error::QueueFull));
+    assert!(rx.recv_timeout(Duration::from_millis(50)).is_err());
+    assert!(m.cancel_wait(&token));
+}
+
+#[test]
+fn timeouts_cost_nothing_once_a_wait_ends() {
+    let m = fs();
+    let (ino, s) = server(&m, "timers");
+    m.setxattr(
+        ino,
+        n("user.mailslot.read_timeout_ms"),
+        b"60000",
+        0,
+        ROOT_USER,
+    )
+    .unwrap();
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let mut tokens = Vec::new();
+    for _ in 0..100 {
+        tokens.push(park(&m, s, 100));
+    }
+    assert_eq!(m.pending_timeouts(), 100);
+    for (token, _) in &tokens[..50] {
+        assert!(m.cancel_wait(token));
+    }
+    write(&m, c, b"one").unwrap();
+    assert_eq!(m.pending_timeouts(), 49);
+    m.release(s);
+    assert_eq!(m.pending_timeouts(), 0);
+    let answered = tokens
+        .iter()
+        .filter(|(_, rx)| rx.try_recv().is_ok())
+        .count();
+    assert_eq!(answered, 100);
 }

@@ -23,6 +23,7 @@ pub use preflight::is_fuse;
 use crate::cli::Options;
 use crate::core::Mailslots;
 use crate::fuse::MailslotFs;
+use crate::fuse::session::Session;
 
 /// Entry point of the `mailslotfs` binary.
 pub fn main() -> ExitCode {
@@ -190,27 +191,29 @@ fn serve(
         },
         None => None,
     };
-    let fs = MailslotFs::new(core.clone(), plan.max_write);
+    let fs = Arc::new(MailslotFs::new(
+        core.clone(),
+        plan.max_write,
+        plan.max_pages,
+    ));
     let notifier = fs.notifier_slot();
 
     let mountpoint = plan.mountpoint.clone();
-    let session =
-        match mount::mount_session(fs, &mountpoint, opts.allow_other, usize::from(opts.threads)) {
-            Ok(s) => s,
-            Err(e) => {
-                let hint = if opts.allow_other && !nix::unistd::geteuid().is_root() {
-                    " (allow_other for a non-root user needs user_allow_other in /etc/fuse.conf)"
-                } else {
-                    ""
-                };
-                fail(
-                    starter,
-                    &format!("cannot mount {}: {e}{hint}", mountpoint.display()),
-                );
-                return Err(());
-            }
-        };
-    let _ = notifier.set(session.notifier());
+    let dev = match mount::mount_fuse(&mountpoint, opts.allow_other) {
+        Ok(dev) => dev,
+        Err(e) => {
+            let hint = if opts.allow_other && !nix::unistd::geteuid().is_root() {
+                " (allow_other for a non-root user needs user_allow_other in /etc/fuse.conf)"
+            } else {
+                ""
+            };
+            fail(
+                starter,
+                &format!("cannot mount {}: {e}{hint}", mountpoint.display()),
+            );
+            return Err(());
+        }
+    };
     let Some(identity) = MountIdentity::of(&mountpoint) else {
         fail(
             starter,
@@ -220,16 +223,19 @@ fn serve(
     };
     watcher.mounted(&identity);
 
-    let background = match session.spawn() {
-        Ok(bg) => bg,
+    let transport = Arc::new(crate::fuse::channel::DevFuse::new(dev));
+    let buffer = plan.max_write as usize + 4096;
+    let session = match Session::spawn(transport, fs, usize::from(opts.threads), buffer) {
+        Ok(s) => s,
         Err(e) => {
             unmount_if_ours(&mountpoint, &identity);
             fail(starter, &format!("cannot start serving: {e}"));
             return Err(());
         }
     };
+    let _ = notifier.set(session.notifier());
     std::thread::spawn(move || {
-        let _ = tx.send(Event::SessionEnded(background.join()));
+        let _ = tx.send(Event::SessionEnded(session.join()));
     });
 
     // Ready means the mount answers, not merely that mount(2) returned.

@@ -20,6 +20,8 @@ pub struct Plan {
     pub limits: Limits,
     /// max_write for the FUSE session: the largest request the kernel builds.
     pub max_write: u32,
+    /// max_pages for the FUSE session: pages in one request.
+    pub max_pages: u16,
 }
 
 pub fn check(opts: &Options) -> Result<Plan, String> {
@@ -95,13 +97,15 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
     if limits.max_queued_bytes == 0 || limits.max_total_bytes == 0 {
         return Err("--max-queued-bytes and --max-total-bytes must be above 0".into());
     }
-    // fuser refuses max_write above 16 MiB.
+    // Each session thread keeps a buffer this large; 16 MiB bounds it.
     let max_write = (max_pages * page).min(16 << 20) as u32;
+    let max_pages = u16::try_from(max_pages).unwrap_or(u16::MAX);
     Ok(Plan {
         network: network(opts)?,
         mountpoint,
         limits,
         max_write,
+        max_pages,
     })
 }
 

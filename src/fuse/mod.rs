@@ -1,41 +1,53 @@
-//! The FUSE adapter: each fuser callback turns into one core call and its
-//! reply. Decisions live in `crate::core`; this file only translates.
+//! FUSE for mailslotfs. [`session`] and [`channel`] speak the kernel's
+//! protocol ([`abi`]) and know nothing of mailslots; [`MailslotFs`], below,
+//! is the thin adapter: it decodes each request, makes one core call and
+//! encodes its answer. Decisions live in `crate::core`.
+
+pub mod abi;
+pub mod channel;
+pub mod session;
 
 use std::ffi::OsStr;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use fuser::{
-    Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo,
-    KernelConfig, LockOwner, Notifier, OpenFlags, PollEvents, PollFlags, PollNotifier, ReplyAttr,
-    ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyPoll,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
-};
+use abi::{Args, op};
+use session::{Handler, Notifier, Reply, Request};
 
-use crate::core::{self, Attr, Caller, Kind, Mailslots, Role, SetAttr};
+use crate::core::{self, Caller, Kind, Mailslots, Role, SetAttr};
 
 /// Nothing is cached by the kernel: sizes, message times and the very
 /// existence of a slot change without the kernel seeing it happen.
-const TTL: Duration = Duration::ZERO;
+const TTL: (u64, u32) = (0, 0);
 
 /// Every slot is opened for direct I/O (one read or write is one request,
 /// never the page cache) and as a stream (no offsets, no seeking).
-const SLOT_OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_DIRECT_IO
-    .union(FopenFlags::FOPEN_NONSEEKABLE)
-    .union(FopenFlags::FOPEN_STREAM);
+const SLOT_OPEN_FLAGS: u32 = abi::fopen::DIRECT_IO | abi::fopen::NONSEEKABLE | abi::fopen::STREAM;
+
+/// Background requests (releases, and page-cache reads, which are answered
+/// at once) the kernel may have outstanding. The kernel's default of 12 is
+/// small enough for one process's readahead to hold up everybody's
+/// releases; what mailslotfs answers at once costs nothing to allow.
+const MAX_BACKGROUND: u16 = 1024;
+
+/// Requests whose handling panicked (each was answered EIO). Never above
+/// zero in a healthy daemon; the fuzzer checks it.
+pub static PANICS: AtomicU64 = AtomicU64::new(0);
 
 pub struct MailslotFs {
     core: Arc<Mailslots>,
     max_write: u32,
+    max_pages: u16,
     notifier: Arc<OnceLock<Notifier>>,
 }
 
 impl MailslotFs {
     /// `max_write` must cover every request the kernel may build for one
     /// message (`max_pages × page size`), so no message is cut by it.
-    pub fn new(core: Arc<Mailslots>, max_write: u32) -> Self {
+    pub fn new(core: Arc<Mailslots>, max_write: u32, max_pages: u16) -> Self {
         let notifier = Arc::new(OnceLock::<Notifier>::new());
         // Dropping the kernel's cached name for a slot that went away takes
         // the parent directory's lock in the kernel, which a request in that
@@ -48,7 +60,7 @@ impl MailslotFs {
             .spawn(move || {
                 for (parent, name) in rx {
                     if let Some(n) = for_thread.get()
-                        && let Err(e) = n.inval_entry(INodeNo(parent), &name)
+                        && let Err(e) = n.inval_entry(parent, name.as_bytes())
                         && e.raw_os_error() != Some(libc::ENOENT)
                     {
                         log::debug!("dropping cached name {name:?}: {e}");
@@ -63,16 +75,8 @@ impl MailslotFs {
         Self {
             core,
             max_write,
+            max_pages,
             notifier,
-        }
-    }
-
-    /// What a log line calls `ino`: its path, when debug lines are wanted.
-    fn subject(&self, ino: INodeNo) -> String {
-        if log::log_enabled!(log::Level::Debug) {
-            self.core.path_of(ino.0)
-        } else {
-            String::new()
         }
     }
 
@@ -80,443 +84,479 @@ impl MailslotFs {
     pub fn notifier_slot(&self) -> Arc<OnceLock<Notifier>> {
         self.notifier.clone()
     }
+
+    /// What a log line calls `ino`: its path, when debug lines are wanted.
+    fn subject(&self, ino: u64) -> String {
+        if log::log_enabled!(log::Level::Debug) {
+            self.core.path_of(ino)
+        } else {
+            String::new()
+        }
+    }
 }
 
 fn caller(req: &Request) -> Caller {
     Caller {
-        uid: req.uid(),
-        gid: req.gid(),
-        pid: req.pid(),
+        uid: req.header.uid,
+        gid: req.header.gid,
+        pid: req.header.pid,
     }
 }
 
 /// The errno for a refused request, with the log line every refusal gets.
-fn refuse(op: &str, what: impl std::fmt::Debug, err: core::Error) -> Errno {
+fn refuse(op: &str, what: impl std::fmt::Debug, err: core::Error) -> i32 {
     log::debug!("{op} {what:?}: {err}");
-    Errno::from_i32(err.errno())
+    err.errno()
 }
 
-/// Runs one request so that a panic inside it costs that request an EIO
-/// (the reply is dropped unsent, which fuser answers with EIO) and not the
-/// daemon its worker thread.
-fn guarded(op: &str, f: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(f)).is_err() {
-        log::error!("{op}: internal error (panic); the request was answered EIO");
+fn time(t: SystemTime) -> (u64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs(), d.subsec_nanos()),
+        Err(_) => (0, 0),
     }
 }
 
-fn file_attr(a: &Attr) -> FileAttr {
-    FileAttr {
-        ino: INodeNo(a.ino),
+fn attr(a: &core::Attr) -> abi::Attr {
+    let kind = match a.kind {
+        Kind::Directory => abi::S_IFDIR,
+        Kind::Slot => abi::S_IFREG,
+    };
+    abi::Attr {
+        ino: a.ino,
         size: a.size,
         blocks: a.blocks,
-        atime: a.atime,
-        mtime: a.mtime,
-        ctime: a.ctime,
-        crtime: a.crtime,
-        kind: file_type(a.kind),
-        perm: a.perm,
+        atime: time(a.atime),
+        mtime: time(a.mtime),
+        ctime: time(a.ctime),
+        mode: kind | u32::from(a.perm),
         nlink: a.nlink,
         uid: a.uid,
         gid: a.gid,
-        rdev: 0,
         blksize: 4096,
-        flags: 0,
     }
 }
 
-fn file_type(kind: Kind) -> FileType {
+fn dirent_type(kind: Kind) -> u32 {
     match kind {
-        Kind::Directory => FileType::Directory,
-        Kind::Slot => FileType::RegularFile,
+        Kind::Directory => abi::DT_DIR,
+        Kind::Slot => abi::DT_REG,
     }
 }
 
-fn reply_xattr(reply: ReplyXattr, size: u32, value: &[u8]) {
+fn name(bytes: &[u8]) -> &OsStr {
+    OsStr::from_bytes(bytes)
+}
+
+/// An xattr value or list: its size when the caller asked for the size,
+/// ERANGE when its buffer is too small.
+fn reply_xattr(reply: Reply, size: u32, value: &[u8]) {
     if size == 0 {
-        reply.size(value.len() as u32);
+        let mut out = abi::Out::with_capacity(8);
+        out.u32(value.len() as u32).u32(0);
+        reply.ok(&[&out.bytes]);
     } else if (size as usize) < value.len() {
-        reply.error(Errno::from_i32(core::Error::Range.errno()));
+        reply.error(core::Error::Range.errno());
     } else {
-        reply.data(value);
+        reply.ok(&[value]);
     }
 }
 
-impl Filesystem for MailslotFs {
-    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
-        if let Err(nearest) = config.set_max_write(self.max_write) {
-            log::warn!(
-                "max_write {} refused, kernel offers {nearest}",
-                self.max_write
+fn entry(reply: Reply, result: core::Result<core::Attr>, op: &str, what: &OsStr) {
+    match result {
+        Ok(a) => reply.ok(&[&abi::entry_out(&attr(&a), 0, TTL).bytes]),
+        Err(core::Error::NotFound) => reply.error(libc::ENOENT),
+        Err(e) => reply.error(refuse(op, what, e)),
+    }
+}
+
+impl MailslotFs {
+    fn read(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let fh = a.u64()?;
+        let _offset = a.u64()?;
+        let size = a.u32()?;
+        let read_flags = a.u32()?;
+        let _lock_owner = a.u64()?;
+        let flags = a.u32()?;
+        if read_flags & abi::READ_LOCKOWNER == 0 {
+            // The page cache asking (readahead, posix_fadvise, mmap,
+            // splice): no process waits in read(2) for a message, so none
+            // is taken and nothing waits. It gets end of file at once.
+            log::debug!(
+                "page-cache read of {} answered empty",
+                self.subject(req.header.nodeid)
             );
+            reply.ok(&[]);
+            return Some(());
         }
-        Ok(())
+        let nonblock = flags as i32 & libc::O_NONBLOCK != 0;
+        let interrupts = reply.interrupts();
+        let subject = self.subject(req.header.nodeid);
+        let waiting = self
+            .core
+            .read(fh, size as usize, nonblock, move |result| match result {
+                Ok(msg) => reply.ok(&[msg]),
+                Err(e) => reply.error(refuse("read", &subject, e)),
+            });
+        if let Some(token) = waiting {
+            let core = self.core.clone();
+            interrupts.on_interrupt(move || {
+                core.cancel_wait(&token);
+            });
+        }
+        Some(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        guarded("lookup", || match self.core.lookup(parent.0, name) {
-            Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-            Err(core::Error::NotFound) => reply.error(Errno::ENOENT),
-            Err(e) => reply.error(refuse("lookup", name, e)),
-        })
+    fn write(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let fh = a.u64()?;
+        let _offset = a.u64()?;
+        let size = a.u32()? as usize;
+        a.skip(4 + 8 + 4 + 4)?;
+        let data = a.take(size)?;
+        let subject = self.subject(req.header.nodeid);
+        self.core.write(fh, data, move |result| match result {
+            Ok(n) => {
+                let mut out = abi::Out::with_capacity(8);
+                out.u32(n as u32).u32(0);
+                reply.ok(&[&out.bytes]);
+            }
+            Err(e) => reply.error(refuse("write", &subject, e)),
+        });
+        Some(())
     }
 
-    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.core.forget(ino.0, nlookup);
+    fn create(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let flags = a.u32()? as i32;
+        let mode = a.u32()?;
+        let umask = a.u32()?;
+        let _open_flags = a.u32()?;
+        let n = name(a.name()?);
+        match self
+            .core
+            .create(req.header.nodeid, n, mode, umask, flags, caller(req))
+        {
+            Ok((at, fh, _)) => {
+                let mut out = abi::entry_out(&attr(&at), 0, TTL);
+                abi::open_out(&mut out, fh, SLOT_OPEN_FLAGS);
+                reply.ok(&[&out.bytes]);
+            }
+            Err(e) => reply.error(refuse("create", n, e)),
+        }
+        Some(())
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        guarded("getattr", || match self.core.getattr(ino.0) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
-            Err(e) => reply.error(refuse("getattr", self.subject(ino), e)),
-        })
-    }
-
-    fn setattr(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        mode: Option<u32>,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        size: Option<u64>,
-        _atime: Option<TimeOrNow>,
-        _mtime: Option<TimeOrNow>,
-        _ctime: Option<SystemTime>,
-        _fh: Option<FileHandle>,
-        _crtime: Option<SystemTime>,
-        _chgtime: Option<SystemTime>,
-        _bkuptime: Option<SystemTime>,
-        _flags: Option<fuser::BsdFileFlags>,
-        reply: ReplyAttr,
-    ) {
+    fn setattr(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let valid = a.u32()?;
+        a.skip(4 + 8)?;
+        let size = a.u64()?;
+        a.skip(8 * 4 + 4 * 3)?;
+        let mode = a.u32()?;
+        a.skip(4)?;
+        let uid = a.u32()?;
+        let gid = a.u32()?;
         let change = SetAttr {
-            mode,
-            uid,
-            gid,
-            size,
+            mode: (valid & abi::fattr::MODE != 0).then_some(mode),
+            uid: (valid & abi::fattr::UID != 0).then_some(uid),
+            gid: (valid & abi::fattr::GID != 0).then_some(gid),
+            size: (valid & abi::fattr::SIZE != 0).then_some(size),
         };
-        guarded("setattr", || match self.core.setattr(ino.0, change) {
-            Ok(a) => reply.attr(&TTL, &file_attr(&a)),
+        let ino = req.header.nodeid;
+        match self.core.setattr(ino, change) {
+            Ok(at) => reply.ok(&[&abi::attr_out(&attr(&at), TTL).bytes]),
             Err(e) => reply.error(refuse("setattr", self.subject(ino), e)),
-        })
+        }
+        Some(())
     }
 
-    fn mknod(
-        &self,
-        _req: &Request,
-        _p: INodeNo,
-        name: &OsStr,
-        _m: u32,
-        _u: u32,
-        _r: u32,
-        reply: ReplyEntry,
-    ) {
-        reply.error(refuse("mknod", name, core::Error::NotPermitted));
-    }
-
-    fn mkdir(
-        &self,
-        req: &Request,
-        parent: INodeNo,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        reply: ReplyEntry,
-    ) {
-        guarded("mkdir", || {
-            match self.core.mkdir(parent.0, name, mode, umask, caller(req)) {
-                Ok(a) => reply.entry(&TTL, &file_attr(&a), Generation(0)),
-                Err(e) => reply.error(refuse("mkdir", name, e)),
-            }
-        })
-    }
-
-    fn unlink(&self, _req: &Request, _parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        reply.error(refuse("unlink", name, core::Error::NotPermitted));
-    }
-
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        guarded("rmdir", || match self.core.rmdir(parent.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(refuse("rmdir", name, e)),
-        })
-    }
-
-    fn symlink(
-        &self,
-        _req: &Request,
-        _p: INodeNo,
-        name: &OsStr,
-        _t: &std::path::Path,
-        reply: ReplyEntry,
-    ) {
-        reply.error(refuse("symlink", name, core::Error::NotPermitted));
-    }
-
-    fn rename(
-        &self,
-        _req: &Request,
-        _parent: INodeNo,
-        name: &OsStr,
-        _newparent: INodeNo,
-        _newname: &OsStr,
-        _flags: fuser::RenameFlags,
-        reply: ReplyEmpty,
-    ) {
-        reply.error(refuse("rename", name, core::Error::NotPermitted));
-    }
-
-    fn link(&self, _req: &Request, _ino: INodeNo, _p: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        reply.error(refuse("link", name, core::Error::NotPermitted));
-    }
-
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        guarded("open", || match self.core.open(ino.0, flags.0) {
-            Ok(fh) => reply.opened(FileHandle(fh), SLOT_OPEN_FLAGS),
-            Err(e) => reply.error(refuse("open", self.subject(ino), e)),
-        })
-    }
-
-    fn read(
-        &self,
-        req: &Request,
-        ino: INodeNo,
-        fh: FileHandle,
-        _offset: u64,
-        size: u32,
-        flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        reply: ReplyData,
-    ) {
-        let nonblock = flags.0 & libc::O_NONBLOCK != 0;
-        let subject = self.subject(ino);
-        guarded("read", || {
-            self.core.read(
-                fh.0,
-                size as usize,
-                nonblock,
-                caller(req),
-                move |result| match result {
-                    Ok(msg) => reply.data(msg),
-                    Err(e) => reply.error(refuse("read", &subject, e)),
-                },
+    fn readdir(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let _fh = a.u64()?;
+        let offset = a.u64()?;
+        let size = a.u32()? as usize;
+        let ino = req.header.nodeid;
+        let mut out = abi::Out::with_capacity(size.min(64 * 1024));
+        let result = self.core.readdir(ino, offset, |child, cookie, kind, n| {
+            !abi::dirent(
+                &mut out,
+                size,
+                child,
+                cookie,
+                dirent_type(kind),
+                n.as_bytes(),
             )
-        })
+        });
+        match result {
+            Ok(()) => reply.ok(&[&out.bytes]),
+            Err(e) => reply.error(refuse("readdir", self.subject(ino), e)),
+        }
+        Some(())
     }
 
-    fn write(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        fh: FileHandle,
-        _offset: u64,
-        data: &[u8],
-        _write_flags: WriteFlags,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        reply: ReplyWrite,
-    ) {
-        let subject = self.subject(ino);
-        guarded("write", || {
-            self.core.write(fh.0, data, move |result| match result {
-                Ok(n) => reply.written(n as u32),
-                Err(e) => reply.error(refuse("write", &subject, e)),
-            })
-        })
-    }
-
-    fn flush(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
-        _lo: LockOwner,
-        reply: ReplyEmpty,
-    ) {
-        reply.ok();
-    }
-
-    fn release(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        _flush: bool,
-        reply: ReplyEmpty,
-    ) {
-        guarded("release", || {
-            self.core.release(fh.0);
-            reply.ok();
-        })
-    }
-
-    fn fsync(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        _fh: FileHandle,
-        _datasync: bool,
-        reply: ReplyEmpty,
-    ) {
-        reply.ok();
-    }
-
-    fn readdir(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        _fh: FileHandle,
-        offset: u64,
-        mut reply: ReplyDirectory,
-    ) {
-        guarded("readdir", || {
-            let result = self
-                .core
-                .readdir(ino.0, offset, |child, cookie, kind, name| {
-                    reply.add(INodeNo(child), cookie, file_type(kind), name)
-                });
-            match result {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(refuse("readdir", self.subject(ino), e)),
-            }
-        })
-    }
-
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let s = self.core.statfs();
-        reply.statfs(
-            s.blocks,
-            s.blocks_free,
-            s.blocks_free,
-            s.files,
-            s.files_free,
-            s.block_size,
-            s.name_max,
-            s.block_size,
-        );
-    }
-
-    fn setxattr(
-        &self,
-        req: &Request,
-        ino: INodeNo,
-        name: &OsStr,
-        value: &[u8],
-        flags: i32,
-        _position: u32,
-        reply: ReplyEmpty,
-    ) {
-        guarded("setxattr", || {
-            match self.core.setxattr(ino.0, name, value, flags, caller(req)) {
-                Ok(()) => reply.ok(),
-                Err(e) => reply.error(refuse("setxattr", name, e)),
-            }
-        })
-    }
-
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        guarded("getxattr", || match self.core.getxattr(ino.0, name) {
-            Ok(v) => reply_xattr(reply, size, &v),
-            Err(core::Error::NoAttribute) => reply.error(Errno::from_i32(libc::ENODATA)),
-            Err(e) => reply.error(refuse("getxattr", name, e)),
-        })
-    }
-
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        guarded("listxattr", || match self.core.listxattr(ino.0) {
-            Ok(v) => reply_xattr(reply, size, &v),
-            Err(e) => reply.error(refuse("listxattr", self.subject(ino), e)),
-        })
-    }
-
-    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        guarded("removexattr", || match self.core.removexattr(ino.0, name) {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(refuse("removexattr", name, e)),
-        })
-    }
-
-    fn create(
-        &self,
-        req: &Request,
-        parent: INodeNo,
-        name: &OsStr,
-        mode: u32,
-        umask: u32,
-        flags: i32,
-        reply: ReplyCreate,
-    ) {
-        guarded("create", || {
-            match self
-                .core
-                .create(parent.0, name, mode, umask, flags, caller(req))
-            {
-                Ok((a, fh, _)) => reply.created(
-                    &TTL,
-                    &file_attr(&a),
-                    Generation(0),
-                    FileHandle(fh),
-                    SLOT_OPEN_FLAGS,
-                ),
-                Err(e) => reply.error(refuse("create", name, e)),
-            }
-        })
-    }
-
-    fn poll(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        fh: FileHandle,
-        ph: PollNotifier,
-        _events: PollEvents,
-        flags: PollFlags,
-        reply: ReplyPoll,
-    ) {
-        let key = ph.handle().0;
-        let waker: Option<core::Waker> = flags
-            .contains(PollFlags::FUSE_POLL_SCHEDULE_NOTIFY)
-            .then(|| Box::new(move || drop(ph.notify())) as core::Waker);
-        guarded("poll", || match self.core.poll(fh.0, key, waker) {
+    fn poll(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let fh = a.u64()?;
+        let kh = a.u64()?;
+        let flags = a.u32()?;
+        let notifier = self.notifier.clone();
+        let waker: Option<core::Waker> = (flags & abi::POLL_SCHEDULE_NOTIFY != 0).then(|| {
+            Box::new(move || {
+                if let Some(n) = notifier.get() {
+                    let _ = n.poll_wakeup(kh);
+                }
+            }) as core::Waker
+        });
+        match self.core.poll(fh, kh, waker) {
             Ok((ready, role)) => {
-                let mut ev = PollEvents::empty();
+                let mut ev = 0;
                 if ready.readable {
-                    ev |= PollEvents::POLLIN | PollEvents::POLLRDNORM;
+                    ev |= libc::POLLIN | libc::POLLRDNORM;
                 }
                 let writable = matches!(role, Role::Client | Role::Server { writable: true });
                 if writable && !ready.closed {
-                    ev |= PollEvents::POLLOUT | PollEvents::POLLWRNORM;
+                    ev |= libc::POLLOUT | libc::POLLWRNORM;
                 }
                 if ready.closed {
                     ev |= if role == Role::Client {
-                        PollEvents::POLLERR
+                        libc::POLLERR
                     } else {
-                        PollEvents::POLLHUP
+                        libc::POLLHUP
                     };
                 }
-                reply.poll(ev)
+                let mut out = abi::Out::with_capacity(8);
+                out.u32(ev as u32).u32(0);
+                reply.ok(&[&out.bytes]);
             }
-            Err(e) => reply.error(refuse("poll", self.subject(ino), e)),
+            Err(e) => reply.error(refuse("poll", self.subject(req.header.nodeid), e)),
+        }
+        Some(())
+    }
+
+    fn xattr(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        let ino = req.header.nodeid;
+        match req.header.opcode {
+            op::SETXATTR => {
+                let size = a.u32()? as usize;
+                let flags = a.u32()? as i32;
+                let n = name(a.name()?);
+                let value = a.take(size)?;
+                match self.core.setxattr(ino, n, value, flags, caller(req)) {
+                    Ok(()) => reply.ok(&[]),
+                    Err(e) => reply.error(refuse("setxattr", n, e)),
+                }
+            }
+            op::GETXATTR => {
+                let size = a.u32()?;
+                a.skip(4)?;
+                let n = name(a.name()?);
+                match self.core.getxattr(ino, n) {
+                    Ok(v) => reply_xattr(reply, size, &v),
+                    Err(core::Error::NoAttribute) => reply.error(libc::ENODATA),
+                    Err(e) => reply.error(refuse("getxattr", n, e)),
+                }
+            }
+            op::LISTXATTR => {
+                let size = a.u32()?;
+                match self.core.listxattr(ino) {
+                    Ok(v) => reply_xattr(reply, size, &v),
+                    Err(e) => reply.error(refuse("listxattr", self.subject(ino), e)),
+                }
+            }
+            _ => {
+                let n = name(a.name()?);
+                match self.core.removexattr(ino, n) {
+                    Ok(()) => reply.ok(&[]),
+                    Err(e) => reply.error(refuse("removexattr", n, e)),
+                }
+            }
+        }
+        Some(())
+    }
+
+    /// Calls a mailslot does not have: the name they concern, for the log.
+    fn not_permitted(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
+        match req.header.opcode {
+            op::MKNOD => a.skip(16)?,
+            op::RENAME | op::LINK => a.skip(8)?,
+            op::RENAME2 => a.skip(16)?,
+            _ => {}
+        }
+        let n = name(a.name().unwrap_or_default());
+        let call = match req.header.opcode {
+            op::MKNOD => "mknod",
+            op::SYMLINK => "symlink",
+            op::UNLINK => "unlink",
+            op::LINK => "link",
+            _ => "rename",
+        };
+        reply.error(refuse(call, n, core::Error::NotPermitted));
+        Some(())
+    }
+
+    fn forget(&self, req: &Request) -> Option<()> {
+        let mut a = req.args();
+        if req.header.opcode == op::FORGET {
+            self.core.forget(req.header.nodeid, a.u64()?);
+            return Some(());
+        }
+        let count = a.u32()?;
+        a.skip(4)?;
+        for _ in 0..count {
+            let ino = a.u64()?;
+            self.core.forget(ino, a.u64()?);
+        }
+        Some(())
+    }
+
+    fn serve(&self, req: &Request, reply: Reply) -> Option<()> {
+        let ino = req.header.nodeid;
+        let mut a = req.args();
+        match req.header.opcode {
+            op::LOOKUP => {
+                let n = name(a.name()?);
+                entry(reply, self.core.lookup(ino, n), "lookup", n);
+            }
+            op::GETATTR => match self.core.getattr(ino) {
+                Ok(at) => reply.ok(&[&abi::attr_out(&attr(&at), TTL).bytes]),
+                Err(e) => reply.error(refuse("getattr", self.subject(ino), e)),
+            },
+            op::SETATTR => return self.setattr(req, a, reply),
+            op::MKDIR => {
+                let mode = a.u32()?;
+                let umask = a.u32()?;
+                let n = name(a.name()?);
+                let r = self.core.mkdir(ino, n, mode, umask, caller(req));
+                entry(reply, r, "mkdir", n);
+            }
+            op::RMDIR => {
+                let n = name(a.name()?);
+                match self.core.rmdir(ino, n) {
+                    Ok(()) => reply.ok(&[]),
+                    Err(e) => reply.error(refuse("rmdir", n, e)),
+                }
+            }
+            op::MKNOD | op::SYMLINK | op::UNLINK | op::RENAME | op::RENAME2 | op::LINK => {
+                return self.not_permitted(req, a, reply);
+            }
+            op::READLINK => reply.error(libc::EINVAL),
+            op::OPEN => {
+                let flags = a.u32()? as i32;
+                match self.core.open(ino, flags) {
+                    Ok(fh) => {
+                        let mut out = abi::Out::with_capacity(16);
+                        abi::open_out(&mut out, fh, SLOT_OPEN_FLAGS);
+                        reply.ok(&[&out.bytes]);
+                    }
+                    Err(e) => reply.error(refuse("open", self.subject(ino), e)),
+                }
+            }
+            op::CREATE => return self.create(req, a, reply),
+            op::READ => return self.read(req, a, reply),
+            op::WRITE => return self.write(req, a, reply),
+            op::RELEASE => {
+                self.core.release(a.u64()?);
+                reply.ok(&[]);
+            }
+            op::FLUSH | op::FSYNC | op::FSYNCDIR | op::SYNCFS | op::RELEASEDIR => reply.ok(&[]),
+            op::OPENDIR => {
+                let mut out = abi::Out::with_capacity(16);
+                abi::open_out(&mut out, 0, 0);
+                reply.ok(&[&out.bytes]);
+            }
+            op::READDIR => return self.readdir(req, a, reply),
+            op::STATFS => {
+                let s = self.core.statfs();
+                let out = abi::StatFs {
+                    blocks: s.blocks,
+                    bfree: s.blocks_free,
+                    bavail: s.blocks_free,
+                    files: s.files,
+                    ffree: s.files_free,
+                    bsize: s.block_size,
+                    namelen: s.name_max,
+                    frsize: s.block_size,
+                }
+                .encode();
+                reply.ok(&[&out.bytes]);
+            }
+            op::SETXATTR | op::GETXATTR | op::LISTXATTR | op::REMOVEXATTR => {
+                return self.xattr(req, a, reply);
+            }
+            op::POLL => return self.poll(req, a, reply),
+            op::FALLOCATE => reply.error(refuse(
+                "fallocate",
+                self.subject(ino),
+                core::Error::Unsupported,
+            )),
+            op::LSEEK => reply.error(libc::ESPIPE),
+            op::IOCTL => reply.error(libc::ENOTTY),
+            op::TMPFILE => reply.error(libc::EOPNOTSUPP),
+            op::DESTROY => reply.ok(&[]),
+            // Locks, access checks, statx and the rest: the kernel does
+            // them itself once told they are not implemented here.
+            _ => reply.error(libc::ENOSYS),
+        }
+        Some(())
+    }
+}
+
+impl Handler for MailslotFs {
+    fn init(&self, offered: &abi::InitIn) -> Result<abi::InitOut, i32> {
+        if offered.major < abi::MAJOR || offered.minor < abi::MIN_MINOR {
+            log::error!(
+                "the kernel speaks FUSE {}.{}; mailslotfs needs {}.{} or later",
+                offered.major,
+                offered.minor,
+                abi::MAJOR,
+                abi::MIN_MINOR
+            );
+            return Err(libc::EPROTO);
+        }
+        // No ASYNC_READ and no ASYNC_DIO: every read(2) is one request that
+        // its caller waits for. No readahead: a slot has no pages to fill.
+        let wanted = abi::init::BIG_WRITES
+            | abi::init::MAX_PAGES
+            | abi::init::PARALLEL_DIROPS
+            | abi::init::ATOMIC_O_TRUNC;
+        let flags = offered.flags & wanted;
+        if flags & abi::init::MAX_PAGES == 0 {
+            log::warn!("the kernel does not take max_pages; messages are limited to its default");
+        }
+        Ok(abi::InitOut {
+            minor: offered.minor.min(abi::MINOR),
+            max_readahead: 0,
+            flags,
+            max_background: MAX_BACKGROUND,
+            congestion_threshold: MAX_BACKGROUND / 4 * 3,
+            max_write: self.max_write,
+            max_pages: self.max_pages,
         })
     }
 
-    fn fallocate(
-        &self,
-        _req: &Request,
-        ino: INodeNo,
-        _fh: FileHandle,
-        _o: u64,
-        _l: u64,
-        _m: i32,
-        reply: ReplyEmpty,
-    ) {
-        reply.error(refuse(
-            "fallocate",
-            self.subject(ino),
-            core::Error::Unsupported,
-        ));
+    fn may_wait(&self, opcode: u32) -> bool {
+        matches!(opcode, op::READ | op::WRITE)
+    }
+
+    fn is_barrier(&self, opcode: u32) -> bool {
+        // A release is sent after close(2) returned: whatever the closing
+        // process does next must find the slot gone.
+        opcode == op::RELEASE
+    }
+
+    fn dispatch(&self, req: &Request<'_>, reply: Option<Reply>) {
+        let op = req.header.opcode;
+        // A panic inside one request costs that request an EIO (the reply
+        // is dropped unsent, which answers EIO), not the daemon a thread.
+        let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match reply {
+            Some(reply) => self.serve(req, reply),
+            None => self.forget(req),
+        }));
+        match served {
+            Ok(Some(())) => {}
+            Ok(None) => log::warn!(
+                "a malformed request (opcode {op}, {} bytes) was refused",
+                req.body.len()
+            ),
+            Err(_) => {
+                PANICS.fetch_add(1, Ordering::Relaxed);
+                log::error!("opcode {op}: internal error (panic); answered EIO");
+            }
+        }
     }
 }

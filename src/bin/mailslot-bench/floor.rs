@@ -219,7 +219,10 @@ fn serve(mnt: &std::path::Path, threads: usize) -> std::io::Result<()> {
     // Signals are taken before mounting so none is lost in between.
     let mut signals =
         signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
-    let session = mailslotfs::daemon::mount::mount_session(fs, mnt, false, threads)?;
+    let dev = mailslotfs::daemon::mount::mount_fuse(mnt, false)?;
+    let mut config = fuser::Config::default();
+    config.n_threads = Some(threads);
+    let session = fuser::Session::from_fd(fs, dev, fuser::SessionACL::Owner, config)?;
     let identity =
         MountIdentity::of(mnt).ok_or_else(|| std::io::Error::other("cannot identify the mount"))?;
     let background = session.spawn()?;
