@@ -34,6 +34,9 @@ mod hostile;
 #[path = "reliability/permissions.rs"]
 mod permissions;
 
+#[path = "reliability/waiting.rs"]
+mod waiting;
+
 #[path = "reliability/corpus.rs"]
 mod corpus;
 

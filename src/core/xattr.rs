@@ -17,15 +17,18 @@ pub enum Attribute {
     MessageCount,
     QueuedBytes,
     ReadTimeoutMs,
+    /// Reads waiting for a message (not in GetMailslotInfo; for operators).
+    WaitingReaders,
 }
 
 impl Attribute {
-    pub const ALL: [Attribute; 5] = [
+    pub const ALL: [Attribute; 6] = [
         Attribute::MaxMessageSize,
         Attribute::NextMessageSize,
         Attribute::MessageCount,
         Attribute::QueuedBytes,
         Attribute::ReadTimeoutMs,
+        Attribute::WaitingReaders,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Attribute {
             Attribute::MessageCount => "user.mailslot.message_count",
             Attribute::QueuedBytes => "user.mailslot.queued_bytes",
             Attribute::ReadTimeoutMs => "user.mailslot.read_timeout_ms",
+            Attribute::WaitingReaders => "user.mailslot.waiting_readers",
         }
     }
 
@@ -56,6 +60,7 @@ impl Attribute {
             Attribute::MessageCount => info.message_count.to_string(),
             Attribute::QueuedBytes => info.queued_bytes.to_string(),
             Attribute::ReadTimeoutMs => format_timeout(info.read_timeout),
+            Attribute::WaitingReaders => info.waiting_readers.to_string(),
         }
     }
 }

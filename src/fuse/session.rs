@@ -383,3 +383,160 @@ impl<H: Handler> Worker<H> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuse::channel::Scripted;
+
+    /// Test-only opcode: registers the interrupt handler of the read kept
+    /// by an earlier request, as a handler that parks late would.
+    const PARK_LATER: u32 = 9000;
+
+    type Stop = Box<dyn FnOnce() + Send + Sync>;
+
+    #[derive(Default)]
+    struct Parking {
+        /// Reads whose interrupt handler is registered by a later request.
+        later: Mutex<Vec<(Interrupts, Stop)>>,
+        park_at_once: bool,
+    }
+
+    impl Handler for Parking {
+        fn init(&self, offered: &InitIn) -> Result<InitOut, i32> {
+            Ok(InitOut {
+                minor: offered.minor,
+                max_readahead: 0,
+                flags: 0,
+                max_background: 16,
+                congestion_threshold: 12,
+                max_write: 4096,
+                max_pages: 1,
+            })
+        }
+        fn may_wait(&self, opcode: u32) -> bool {
+            opcode == abi::op::READ
+        }
+        fn is_barrier(&self, _: u32) -> bool {
+            false
+        }
+        fn dispatch(&self, req: &Request<'_>, reply: Option<Reply>) {
+            let Some(reply) = reply else { return };
+            match req.header.opcode {
+                abi::op::READ => {
+                    let interrupts = reply.interrupts();
+                    let stop: Stop = Box::new(move || reply.error(libc::EINTR));
+                    if self.park_at_once {
+                        interrupts.on_interrupt(stop);
+                    } else {
+                        self.later.lock().push((interrupts, stop));
+                    }
+                }
+                PARK_LATER => {
+                    reply.ok(&[]);
+                    let (interrupts, stop) = self.later.lock().pop().expect("a kept read");
+                    interrupts.on_interrupt(stop);
+                }
+                abi::op::GETATTR => drop(reply),
+                _ => reply.ok(&[]),
+            }
+        }
+    }
+
+    fn request(opcode: u32, unique: u64, body: &[u8]) -> Vec<u8> {
+        let mut out = abi::Out::default();
+        out.u32((abi::IN_HEADER_LEN + body.len()) as u32)
+            .u32(opcode)
+            .u64(unique)
+            .u64(1)
+            .u32(0)
+            .u32(0)
+            .u32(0)
+            .u32(0);
+        out.bytes.extend_from_slice(body);
+        out.bytes
+    }
+
+    fn init() -> Vec<u8> {
+        let mut body = abi::Out::default();
+        body.u32(abi::MAJOR).u32(abi::MINOR).u32(0).u32(0).zeros(48);
+        request(abi::op::INIT, 1, &body.bytes)
+    }
+
+    fn interrupt(unique: u64, target: u64) -> Vec<u8> {
+        request(abi::op::INTERRUPT, unique, &target.to_ne_bytes())
+    }
+
+    /// Plays `requests` and returns each reply as (unique, error).
+    fn play(handler: Parking, requests: Vec<Vec<u8>>) -> Vec<(u64, i32)> {
+        let transport = Arc::new(Scripted::new(requests));
+        Session::spawn(transport.clone(), Arc::new(handler), 1, 8192)
+            .unwrap()
+            .join()
+            .unwrap();
+        transport
+            .sent()
+            .iter()
+            .map(|r| {
+                (
+                    u64::from_ne_bytes(r[8..16].try_into().unwrap()),
+                    i32::from_ne_bytes(r[4..8].try_into().unwrap()),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_parked_request_with_eintr() {
+        let handler = Parking {
+            park_at_once: true,
+            ..Default::default()
+        };
+        let sent = play(handler, vec![init(), request(abi::op::READ, 2, &[]), interrupt(3, 2)]);
+        assert_eq!(sent, vec![(1, 0), (2, -libc::EINTR)]);
+    }
+
+    #[test]
+    fn an_interrupt_during_handling_applies_once_the_request_parks() {
+        let sent = play(
+            Parking::default(),
+            vec![
+                init(),
+                request(abi::op::READ, 2, &[]),
+                interrupt(3, 2),
+                request(PARK_LATER, 4, &[]),
+            ],
+        );
+        assert_eq!(sent, vec![(1, 0), (4, 0), (2, -libc::EINTR)]);
+    }
+
+    #[test]
+    fn an_interrupt_for_an_unknown_request_is_answered_eagain() {
+        let sent = play(
+            Parking::default(),
+            vec![init(), request(abi::op::STATFS, 2, &[]), interrupt(5, 2)],
+        );
+        // The statfs was answered at once; its interrupt finds nothing.
+        assert_eq!(sent, vec![(1, 0), (2, 0), (5, -libc::EAGAIN)]);
+    }
+
+    #[test]
+    fn a_request_left_unanswered_gets_eio() {
+        let sent = play(
+            Parking::default(),
+            vec![init(), request(abi::op::GETATTR, 2, &[])],
+        );
+        assert_eq!(sent, vec![(1, 0), (2, -libc::EIO)]);
+    }
+
+    #[test]
+    fn a_newer_kernel_is_asked_to_speak_our_major_version() {
+        let mut body = abi::Out::default();
+        body.u32(8).u32(0).u32(0).u32(0).zeros(48);
+        let sent = play(
+            Parking::default(),
+            vec![request(abi::op::INIT, 1, &body.bytes)],
+        );
+        assert_eq!(sent, vec![(1, 0)]);
+    }
+}

@@ -52,6 +52,12 @@ impl Mount {
     }
 
     pub fn with_args(args: &[&str]) -> Mount {
+        Self::wrapped(&[], args)
+    }
+
+    /// The daemon started through `prefix` (such as `prlimit --nofile=…` or
+    /// `unshare --pid --fork`), which runs it or forks it.
+    pub fn wrapped(prefix: &[&str], args: &[&str]) -> Mount {
         require_fuse();
         let dir = tempfile::Builder::new()
             .prefix("mailslotfs-test")
@@ -60,7 +66,15 @@ impl Mount {
         let path = dir.path().join("m");
         fs::create_dir(&path).unwrap();
         let log = dir.path().join("daemon.log");
-        let child = Command::new(BIN)
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = cmd
             .arg("--foreground")
             .arg("-v")
             .args(args)
@@ -101,8 +115,21 @@ impl Mount {
         self.path.to_string_lossy().into_owned()
     }
 
+    /// The daemon's pid: the child itself, or the one process a wrapper
+    /// that forks (such as `unshare --fork`) started.
     pub fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
+        let child = self.child.as_ref().unwrap().id() as i32;
+        let exe = fs::read_link(format!("/proc/{child}/exe")).unwrap_or_default();
+        if exe.file_name() == Path::new(BIN).file_name() {
+            return child;
+        }
+        let children = fs::read_to_string(format!("/proc/{child}/task/{child}/children"))
+            .unwrap_or_default();
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(child)
     }
 
     pub fn log(&self) -> String {
@@ -111,8 +138,9 @@ impl Mount {
 
     /// Sends `sig` to the daemon and waits for it to exit.
     pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal) -> std::process::ExitStatus {
+        let daemon = self.pid();
         let mut child = self.child.take().expect("daemon still ours");
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon), sig).unwrap();
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
