@@ -9,6 +9,12 @@ use clap::{ArgAction, Parser};
 
 use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
 
+/// The CPUs this process may run on, at most 4: beyond that, threads only
+/// wait their turn to read requests (see docs/interrupts.md).
+pub fn default_threads() -> u16 {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4) as u16)
+}
+
 #[derive(Parser, Debug, Clone, PartialEq)]
 #[command(
     name = "mailslotfs",
@@ -50,9 +56,11 @@ pub struct Options {
     #[arg(long)]
     pub allow_other: bool,
 
-    /// Threads serving FUSE requests. With 1 (the default) the daemon sees
-    /// requests in the order the kernel queued them.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Threads serving FUSE requests [default: the CPUs, at most 4]. Any
+    /// number keeps the order that matters: a closed slot is gone before
+    /// the next request for its name is served.
+    #[arg(long, default_value_t = default_threads(), hide_default_value = true,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
 
     /// Mount options, comma-separated, as mount(8) passes them: allow_other,
@@ -326,7 +334,7 @@ mod tests {
         assert_eq!(o.read_timeout, None);
         assert_eq!(o.max_queued_bytes, 64 << 20);
         assert!(!o.allow_other && !o.foreground);
-        assert_eq!(o.threads, 1);
+        assert_eq!(o.threads, default_threads());
         assert_eq!(o.log_level(), log::LevelFilter::Info);
     }
 

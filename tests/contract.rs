@@ -508,7 +508,7 @@ os.umask(0)
 s = server('info', os.O_RDONLY, 0o666)
 names = sorted(n for n in os.listxattr(P('info')))
 assert names == sorted('user.mailslot.' + n for n in
-    ['max_message_size', 'next_message_size', 'message_count', 'queued_bytes', 'read_timeout_ms']), names
+    ['max_message_size', 'next_message_size', 'message_count', 'queued_bytes', 'read_timeout_ms', 'waiting_readers']), names
 assert xattr('info', 'next_message_size') == '-1'
 assert xattr('info', 'read_timeout_ms') == 'forever'
 send('info', b'hello')

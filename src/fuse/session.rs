@@ -73,6 +73,9 @@ enum InFlight {
     Waiting(Box<dyn FnOnce() + Send + Sync>),
 }
 
+/// The most pieces a reply body is made of.
+const MAX_PARTS: usize = 3;
+
 struct Shared {
     transport: Arc<dyn Transport>,
     in_flight: DashMap<u64, InFlight>,
@@ -90,10 +93,14 @@ impl Shared {
     fn reply(&self, unique: u64, error: i32, body: &[&[u8]]) {
         let len = abi::OUT_HEADER_LEN + body.iter().map(|b| b.len()).sum::<usize>();
         let header = abi::out_header(len, error, unique);
-        let mut parts = Vec::with_capacity(1 + body.len());
-        parts.push(IoSlice::new(&header));
-        parts.extend(body.iter().map(|b| IoSlice::new(b)));
-        self.send(&parts);
+        // Replies are on every request's path: no allocation for them.
+        let mut parts = [IoSlice::new(&[]); MAX_PARTS + 1];
+        parts[0] = IoSlice::new(&header);
+        for (part, b) in parts[1..].iter_mut().zip(body) {
+            *part = IoSlice::new(b);
+        }
+        debug_assert!(body.len() <= MAX_PARTS);
+        self.send(&parts[..=body.len().min(MAX_PARTS)]);
     }
 
     fn interrupt(&self, interrupt_unique: u64, target: u64) {
@@ -492,7 +499,10 @@ mod tests {
             park_at_once: true,
             ..Default::default()
         };
-        let sent = play(handler, vec![init(), request(abi::op::READ, 2, &[]), interrupt(3, 2)]);
+        let sent = play(
+            handler,
+            vec![init(), request(abi::op::READ, 2, &[]), interrupt(3, 2)],
+        );
         assert_eq!(sent, vec![(1, 0), (2, -libc::EINTR)]);
     }
 

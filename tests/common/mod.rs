@@ -123,8 +123,8 @@ impl Mount {
         if exe.file_name() == Path::new(BIN).file_name() {
             return child;
         }
-        let children = fs::read_to_string(format!("/proc/{child}/task/{child}/children"))
-            .unwrap_or_default();
+        let children =
+            fs::read_to_string(format!("/proc/{child}/task/{child}/children")).unwrap_or_default();
         children
             .split_whitespace()
             .next()
