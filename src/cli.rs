@@ -44,7 +44,7 @@ pub struct Options {
     #[arg(long, value_parser = parse_timeout, default_value = "forever")]
     pub read_timeout: Timeout,
 
-    /// Bytes one slot may hold queued (each message counts 4 bytes more than its length).
+    /// Bytes one slot may hold queued (each message counts 16 bytes more than its length).
     #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_QUEUED_BYTES)]
     pub max_queued_bytes: usize,
 

@@ -17,6 +17,7 @@ use super::error::{Error, Result};
 use super::limits::Limits;
 use super::names;
 use super::remote::{RemoteSender, RemoteTarget};
+use super::sender::{Origins, Sender};
 use super::slot::{Accounting, Readiness, Slot, SlotInfo, Waker};
 use super::timer::Timer;
 use super::xattr::{self, Attribute};
@@ -232,6 +233,7 @@ pub struct Mailslots {
     limits: Limits,
     accounting: Arc<Accounting>,
     timer: Arc<Timer>,
+    origins: Arc<Origins>,
     shutting_down: AtomicBool,
     invalidate: RwLock<Option<InvalidateHook>>,
     remote: RwLock<Option<Arc<dyn RemoteSender>>>,
@@ -279,6 +281,7 @@ impl Mailslots {
             accounting: Arc::new(Accounting::new(limits.max_total_bytes)),
             limits,
             timer: Timer::start(),
+            origins: Arc::new(Origins::default()),
             shutting_down: AtomicBool::new(false),
             invalidate: RwLock::new(None),
             remote: RwLock::new(None),
@@ -675,6 +678,7 @@ impl Mailslots {
             self.limits.max_queued_bytes,
             self.accounting.clone(),
             self.timer.clone(),
+            self.origins.clone(),
         ));
         let node = self.new_node(
             parent,
@@ -751,9 +755,10 @@ impl Mailslots {
         self.timer.pending()
     }
 
-    /// One whole message from `data`. The answer goes to `respond`: at once
-    /// for a local slot, once the datagram has left for a remote target.
-    pub fn write<F>(&self, fh: Fh, data: &[u8], respond: F)
+    /// One whole message from `data`, written by `caller`. The answer goes
+    /// to `respond`: at once for a local slot, once the datagram has left
+    /// for a remote target.
+    pub fn write<F>(&self, fh: Fh, data: &[u8], caller: Caller, respond: F)
     where
         F: FnOnce(Result<usize>) + Send + 'static,
     {
@@ -770,7 +775,14 @@ impl Mailslots {
         }
         let len = data.len();
         match target {
-            Target::Local(slot) => respond(slot.deliver(data).map(|()| len)),
+            Target::Local(slot) => {
+                let sender = Sender::Local {
+                    uid: caller.uid,
+                    gid: caller.gid,
+                    pid: caller.pid,
+                };
+                respond(slot.deliver(data, &sender).map(|()| len))
+            }
             Target::Remote(at) => {
                 let Some(sender) = self.remote.read().clone() else {
                     return respond(Err(Error::NetworkDown));
@@ -792,7 +804,12 @@ impl Mailslots {
     /// Delivers a message that arrived from the network into the local slot
     /// at `path` (components compared case-insensitively), within that
     /// slot's limits.
-    pub fn deliver_to_path<S: AsRef<str>>(&self, path: &[S], data: &[u8]) -> Result<()> {
+    pub fn deliver_to_path<S: AsRef<str>>(
+        &self,
+        path: &[S],
+        data: &[u8],
+        sender: &Sender,
+    ) -> Result<()> {
         let mut ino = ROOT;
         for component in path {
             let key = names::fold(OsStr::new(component.as_ref())).map_err(|_| Error::NotFound)?;
@@ -806,7 +823,7 @@ impl Mailslots {
         if data.is_empty() {
             return Ok(());
         }
-        slot.deliver(data)
+        slot.deliver(data, sender)
     }
 
     /// The last reference to an open file description went away. For the
@@ -946,7 +963,12 @@ impl Mailslots {
                 .ok_or(Error::NoAttribute);
         }
         let (_, slot, attribute) = self.slot_attr(ino, name)?;
-        Ok(attribute.format(&slot.info()).into_bytes())
+        let sender = match attribute {
+            Attribute::NextSender => slot.next_sender(),
+            Attribute::LastSender => slot.last_sender(),
+            _ => None,
+        };
+        Ok(attribute.format(&slot.info(), sender.as_ref()).into_bytes())
     }
 
     pub fn listxattr(&self, ino: Ino) -> Result<Vec<u8>> {
@@ -999,6 +1021,11 @@ impl Mailslots {
     pub fn removexattr(&self, ino: Ino, name: &OsStr) -> Result<()> {
         self.slot_attr(ino, name)?;
         Err(Error::NotPermitted)
+    }
+
+    /// Network origins named by queued messages (for tests).
+    pub fn network_origins(&self) -> usize {
+        self.origins.len()
     }
 
     pub fn slot_info(&self, ino: Ino) -> Result<SlotInfo> {

@@ -8,6 +8,7 @@ mod mailslots;
 pub mod names;
 pub mod queue;
 pub mod remote;
+pub mod sender;
 pub mod slot;
 mod timer;
 pub mod xattr;
@@ -21,4 +22,5 @@ pub use mailslots::{
     Attr, Caller, Fh, Ino, Kind, Mailslots, ROOT, Role, SetAttr, StatFs, WaitToken,
 };
 pub use remote::{RemoteSender, RemoteTarget, SendDone, TargetKind};
+pub use sender::Sender;
 pub use slot::{Readiness, SlotInfo, Waker};

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 
 use super::error::{Error, Result};
 use super::queue::{FRAME, MessageQueue};
+use super::sender::{Origins, Sender};
 use super::timer::{Timer, TimerKey};
 
 /// Answers one read: `Ok(bytes)` is the message (empty for end of file).
@@ -88,6 +89,8 @@ struct SlotState {
     max_message_size: usize,
     read_timeout: Option<Duration>,
     last_message: SystemTime,
+    /// Who sent the message a reader took last.
+    last_sender: Option<Sender>,
 }
 
 pub struct Slot {
@@ -95,6 +98,7 @@ pub struct Slot {
     max_queued: usize,
     accounting: Arc<Accounting>,
     timer: Arc<Timer>,
+    origins: Arc<Origins>,
 }
 
 /// Poll state of a slot.
@@ -111,6 +115,7 @@ impl Slot {
         max_queued: usize,
         accounting: Arc<Accounting>,
         timer: Arc<Timer>,
+        origins: Arc<Origins>,
     ) -> Self {
         Self {
             state: Mutex::new(SlotState {
@@ -122,21 +127,23 @@ impl Slot {
                 max_message_size,
                 read_timeout,
                 last_message: SystemTime::now(),
+                last_sender: None,
             }),
             max_queued,
             accounting,
             timer,
+            origins,
         }
     }
 
-    /// Queues one message, or hands it straight to the oldest waiting reader
-    /// with room for it.
-    pub fn deliver(&self, msg: &[u8]) -> Result<()> {
+    /// Queues one message from `sender`, or hands it straight to the oldest
+    /// waiting reader with room for it.
+    pub fn deliver(&self, msg: &[u8], sender: &Sender) -> Result<()> {
         let mut refused: Vec<Responder> = Vec::new();
         let mut wakers = Vec::new();
         let result = {
             let mut st = self.state.lock();
-            let result = self.deliver_locked(&mut st, msg, &mut refused);
+            let result = self.deliver_locked(&mut st, msg, sender, &mut refused);
             if result.is_ok() {
                 st.last_message = SystemTime::now();
                 if !st.queue.is_empty() {
@@ -166,6 +173,7 @@ impl Slot {
         &self,
         st: &mut SlotState,
         msg: &[u8],
+        sender: &Sender,
         refused: &mut Vec<Responder>,
     ) -> Result<()> {
         if let Some(err) = st.closed {
@@ -175,7 +183,7 @@ impl Slot {
             return Err(Error::MessageTooLarge);
         }
         if st.waiters.is_empty() {
-            return self.enqueue(st, msg);
+            return self.enqueue(st, msg, sender);
         }
         // The message is the next one for every waiting reader: those ahead
         // of the first with room for it learn it is too large for them
@@ -191,7 +199,7 @@ impl Slot {
             // larger buffer, and every waiting reader hears why it got
             // nothing. Only once it is queued: a full queue refuses the
             // writer and leaves the readers waiting.
-            self.enqueue(st, msg)?;
+            self.enqueue(st, msg, sender)?;
             let ids: Vec<u64> = st.waiters.keys().copied().collect();
             refused.extend(
                 ids.into_iter()
@@ -209,16 +217,37 @@ impl Slot {
         );
         let w = self.take_waiter(st, taker).expect("found above");
         (w.respond)(Ok(msg));
+        st.last_sender = Some(sender.clone());
         Ok(())
     }
 
-    fn enqueue(&self, st: &mut SlotState, msg: &[u8]) -> Result<()> {
+    fn enqueue(&self, st: &mut SlotState, msg: &[u8], sender: &Sender) -> Result<()> {
         let charge = FRAME + msg.len();
         if st.queue.charged_bytes() + charge > self.max_queued || !self.accounting.charge(charge) {
             return Err(Error::QueueFull);
         }
-        st.queue.push(msg, self.max_queued);
+        let (code, network) = self.origins.encode(sender);
+        st.queue.push(msg, &code, network, self.max_queued);
         Ok(())
+    }
+
+    /// Takes the oldest message off the queue after a reader got it.
+    fn pop(&self, st: &mut SlotState) {
+        if let Some((charged, code, network)) = st.queue.pop_front() {
+            self.accounting.release(charged);
+            st.last_sender = self.origins.decode(&code, network);
+            if network {
+                self.origins.release(&code);
+            }
+        }
+    }
+
+    fn discard(&self, st: &mut SlotState) {
+        let (charged, network) = st.queue.clear();
+        self.accounting.release(charged);
+        for code in network {
+            self.origins.release(&code);
+        }
     }
 
     /// Takes the oldest message for a reader with a `size`-byte buffer, or
@@ -242,9 +271,7 @@ impl Slot {
                 return None;
             }
             st.queue.with_front(|msg| respond(Ok(msg)));
-            if let Some(charged) = st.queue.pop_front() {
-                self.accounting.release(charged);
-            }
+            self.pop(&mut st);
             return None;
         }
         if nonblock {
@@ -302,8 +329,7 @@ impl Slot {
         let (waiters, wakers) = {
             let mut st = self.state.lock();
             st.closed.get_or_insert(reason);
-            let charged = st.queue.clear();
-            self.accounting.release(charged);
+            self.discard(&mut st);
             let waiters = std::mem::take(&mut st.waiters);
             for w in waiters.values() {
                 if let Some(key) = w.deadline {
@@ -349,6 +375,18 @@ impl Slot {
             open: st.closed.is_none(),
             waiting_readers: st.waiters.len(),
         }
+    }
+
+    /// Who sent the next message (`user.mailslot.next_sender`).
+    pub fn next_sender(&self) -> Option<Sender> {
+        let st = self.state.lock();
+        let (code, network) = st.queue.front_sender()?;
+        self.origins.decode(&code, network)
+    }
+
+    /// Who sent the message a reader took last (`user.mailslot.last_sender`).
+    pub fn last_sender(&self) -> Option<Sender> {
+        self.state.lock().last_sender.clone()
     }
 
     pub fn set_max_message_size(&self, size: usize) {

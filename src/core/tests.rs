@@ -13,6 +13,12 @@ const ROOT_USER: Caller = Caller {
     gid: 0,
     pid: 0,
 };
+/// Who the helper `write` writes as.
+const WRITER: Caller = Caller {
+    uid: 1234,
+    gid: 56,
+    pid: 789,
+};
 const OTHER: Caller = Caller {
     uid: 1000,
     gid: 1000,
@@ -56,7 +62,7 @@ fn read(
 /// Writes through `fh`; local writes answer at once.
 fn write(m: &Mailslots, fh: Fh, data: &[u8]) -> Result<usize> {
     let (tx, rx) = mpsc::channel();
-    m.write(fh, data, move |r| tx.send(r).unwrap());
+    m.write(fh, data, WRITER, move |r| tx.send(r).unwrap());
     rx.recv_timeout(Duration::from_secs(1)).expect("answered")
 }
 
@@ -192,17 +198,17 @@ fn quotas_per_slot_and_per_mount() {
     let ca = m.open(a, libc::O_WRONLY).unwrap();
     let cb = m.open(b, libc::O_WRONLY).unwrap();
     for _ in 0..4 {
-        write(&m, ca, &[0u8; 20]).unwrap(); // 24 charged each
+        write(&m, ca, &[0u8; 8]).unwrap(); // 24 charged each
     }
     assert_eq!(
-        write(&m, ca, &[0u8; 20]),
+        write(&m, ca, &[0u8; 8]),
         Err(Error::QueueFull),
         "slot quota 100"
     );
-    write(&m, cb, &[0u8; 20]).unwrap();
-    write(&m, cb, &[0u8; 20]).unwrap();
+    write(&m, cb, &[0u8; 8]).unwrap();
+    write(&m, cb, &[0u8; 8]).unwrap();
     assert_eq!(
-        write(&m, cb, &[0u8; 20]),
+        write(&m, cb, &[0u8; 8]),
         Err(Error::QueueFull),
         "mount quota 150"
     );
@@ -426,4 +432,58 @@ fn timeouts_cost_nothing_once_a_wait_ends() {
         .filter(|(_, rx)| rx.try_recv().is_ok())
         .count();
     assert_eq!(answered, 100);
+}
+
+fn sender_attr(m: &Mailslots, ino: Ino, which: &str) -> String {
+    let name = format!("user.mailslot.{which}_sender");
+    String::from_utf8(m.getxattr(ino, n(&name)).unwrap()).unwrap()
+}
+
+#[test]
+fn every_message_remembers_its_sender() {
+    let m = fs();
+    let (ino, s) = server(&m, "who");
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    assert_eq!(sender_attr(&m, ino, "next"), "none");
+    assert_eq!(sender_attr(&m, ino, "last"), "none");
+    write(&m, c, b"local").unwrap();
+    let from_net = Sender::Network {
+        source: "198.18.0.9:138".parse().unwrap(),
+        name: "PEER<20>".into(),
+    };
+    m.deliver_to_path(&["who"], b"remote", &from_net).unwrap();
+    assert_eq!(m.network_origins(), 1);
+    assert_eq!(
+        sender_attr(&m, ino, "next"),
+        "local uid=1234 gid=56 pid=789"
+    );
+    assert_eq!(now(&m, s, 100).unwrap(), b"local");
+    assert_eq!(
+        sender_attr(&m, ino, "last"),
+        "local uid=1234 gid=56 pid=789"
+    );
+    assert_eq!(
+        sender_attr(&m, ino, "next"),
+        "network address=198.18.0.9:138 name=PEER<20>"
+    );
+    assert_eq!(now(&m, s, 100).unwrap(), b"remote");
+    assert_eq!(
+        sender_attr(&m, ino, "last"),
+        "network address=198.18.0.9:138 name=PEER<20>"
+    );
+    // The origin leaves the table with its last message.
+    assert_eq!(m.network_origins(), 0);
+    // A message handed straight to a waiting reader is the last taken too.
+    let (_, rx) = park(&m, s, 100);
+    write(&m, c, b"direct").unwrap();
+    assert_eq!(rx.recv().unwrap().unwrap(), b"direct");
+    assert_eq!(
+        sender_attr(&m, ino, "last"),
+        "local uid=1234 gid=56 pid=789"
+    );
+    // Discarded messages let go of their origins as well.
+    m.deliver_to_path(&["who"], b"dropped", &from_net).unwrap();
+    assert_eq!(m.network_origins(), 1);
+    m.release(s);
+    assert_eq!(m.network_origins(), 0);
 }

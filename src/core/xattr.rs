@@ -5,6 +5,7 @@ use std::ffi::OsStr;
 use std::time::Duration;
 
 use super::error::{Error, Result};
+use super::sender::Sender;
 use super::slot::SlotInfo;
 
 /// Windows' MAILSLOT_WAIT_FOREVER, `(DWORD)-1`, accepted as a spelling of forever.
@@ -19,16 +20,22 @@ pub enum Attribute {
     ReadTimeoutMs,
     /// Reads waiting for a message (not in GetMailslotInfo; for operators).
     WaitingReaders,
+    /// Who sent the next message (no Windows call tells; see sender.rs).
+    NextSender,
+    /// Who sent the message a reader took last.
+    LastSender,
 }
 
 impl Attribute {
-    pub const ALL: [Attribute; 6] = [
+    pub const ALL: [Attribute; 8] = [
         Attribute::MaxMessageSize,
         Attribute::NextMessageSize,
         Attribute::MessageCount,
         Attribute::QueuedBytes,
         Attribute::ReadTimeoutMs,
         Attribute::WaitingReaders,
+        Attribute::NextSender,
+        Attribute::LastSender,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +46,8 @@ impl Attribute {
             Attribute::QueuedBytes => "user.mailslot.queued_bytes",
             Attribute::ReadTimeoutMs => "user.mailslot.read_timeout_ms",
             Attribute::WaitingReaders => "user.mailslot.waiting_readers",
+            Attribute::NextSender => "user.mailslot.next_sender",
+            Attribute::LastSender => "user.mailslot.last_sender",
         }
     }
 
@@ -51,7 +60,9 @@ impl Attribute {
         matches!(self, Attribute::MaxMessageSize | Attribute::ReadTimeoutMs)
     }
 
-    pub fn format(self, info: &SlotInfo) -> String {
+    /// The value shown; `sender` is the sender the attribute names (the next
+    /// message's or the last one taken), for the two sender attributes.
+    pub fn format(self, info: &SlotInfo, sender: Option<&Sender>) -> String {
         match self {
             Attribute::MaxMessageSize => info.max_message_size.to_string(),
             Attribute::NextMessageSize => info
@@ -61,6 +72,10 @@ impl Attribute {
             Attribute::QueuedBytes => info.queued_bytes.to_string(),
             Attribute::ReadTimeoutMs => format_timeout(info.read_timeout),
             Attribute::WaitingReaders => info.waiting_readers.to_string(),
+            // `none`, like MAILSLOT_NO_MESSAGE's -1 for the size.
+            Attribute::NextSender | Attribute::LastSender => {
+                sender.map_or_else(|| "none".to_string(), Sender::to_string)
+            }
         }
     }
 }

@@ -213,14 +213,15 @@ impl MailslotFs {
         a.skip(4 + 8 + 4 + 4)?;
         let data = a.take(size)?;
         let subject = self.subject(req.header.nodeid);
-        self.core.write(fh, data, move |result| match result {
-            Ok(n) => {
-                let mut out = abi::Out::with_capacity(8);
-                out.u32(n as u32).u32(0);
-                reply.ok(&[&out.bytes]);
-            }
-            Err(e) => reply.error(refuse("write", &subject, e)),
-        });
+        self.core
+            .write(fh, data, caller(req), move |result| match result {
+                Ok(n) => {
+                    let mut out = abi::Out::with_capacity(8);
+                    out.u32(n as u32).u32(0);
+                    reply.ok(&[&out.bytes]);
+                }
+                Err(e) => reply.error(refuse("write", &subject, e)),
+            });
         Some(())
     }
 

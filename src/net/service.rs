@@ -309,7 +309,16 @@ impl Network {
         let Some(core) = self.core.upgrade() else {
             return;
         };
-        match core.deliver_to_path(&path, &dgram.data) {
+        // The sender as the packet came, not as its NetBIOS header claims.
+        let source = match from {
+            SocketAddr::V4(v4) => v4,
+            SocketAddr::V6(_) => std::net::SocketAddrV4::new(dgram.source_ip, dgram.source_port),
+        };
+        let sender = crate::core::Sender::Network {
+            source,
+            name: dgram.source.to_string(),
+        };
+        match core.deliver_to_path(&path, &dgram.data, &sender) {
             Ok(()) => bump(&c.delivered),
             Err(e) => {
                 bump(match e {

@@ -23,7 +23,7 @@ const OVERHEAD_KIB: u64 = 8 << 10;
 const SCRIPT: &str = r#"
 import mmap
 SIZE = 1000
-FRAME = 4
+FRAME = 16
 FLOODERS = 5
 shm = mmap.mmap(-1, 4096)
 # per flooder: accepted (u64), refused (u64), accepted when first refused (i64), go flag, stop flag
