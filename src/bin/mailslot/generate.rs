@@ -14,7 +14,13 @@ use crate::Cli;
 use crate::failure::{EXIT_CODES, Failure};
 
 pub fn run(dir: &Path) -> Result<(), Failure> {
-    write_all(dir).map_err(|e| Failure::Other(format!("writing into {}: {e}", dir.display())))
+    write_all(dir).map_err(|e| {
+        Failure::Other(format!(
+            "writing into {}: {}",
+            dir.display(),
+            mailslotfs::cli::error_text(&e)
+        ))
+    })
 }
 
 fn write_all(dir: &Path) -> std::io::Result<()> {
