@@ -11,15 +11,49 @@ use common::{BIN, Mount, is_mounted, wait_until};
 use nix::sys::signal::Signal;
 
 fn start_error(args: &[&str], mountpoint: &Path) -> String {
+    failure(1, args, Some(mountpoint))
+}
+
+/// Runs the daemon, expects exit status `code` and one clear line on
+/// stderr, free of library wording, and returns that line.
+fn failure(code: i32, args: &[&str], mountpoint: Option<&Path>) -> String {
     let out = Command::new(BIN)
         .args(args)
-        .arg(mountpoint)
+        .args(mountpoint)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(err.lines().count(), 1, "one clear line, got: {err}");
+    for leak in ["os error", "expected number", "\\\\", "Some(", "\"\\"] {
+        assert!(!err.contains(leak), "library text {leak:?} in: {err}");
+    }
     err
+}
+
+/// Every command-line mistake is a usage error (exit 2, as --help says),
+/// told in one line that names what was wrong.
+#[test]
+fn command_line_mistakes_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Some(dir.path());
+    assert!(failure(2, &[], None).contains("<MOUNTPOINT>"));
+    assert!(failure(2, &["-o", "bogus"], m).contains("unknown mount option 'bogus'"));
+    assert!(failure(2, &["-o", "threads=0"], m).contains("threads=0"));
+    assert!(failure(2, &["-o", "read_timeout=soon"], m).contains("'soon' is not a timeout"));
+    assert!(failure(2, &["--read-timeout", "soon"], m).contains("'soon' is not a timeout"));
+    assert!(failure(2, &["--max-queued-bytes", r"\x"], m).contains(r"'\x' is not a size"));
+    let err = failure(2, &["--read-timeout", "5s", "-o", "read_timeout=1s"], m);
+    assert!(err.contains("disagrees with --read-timeout"), "{err}");
+    let err = failure(
+        2,
+        &["--max-queued-bytes", "2MiB", "--max-total-bytes", "1MiB"],
+        m,
+    );
+    assert!(err.contains("above max_total_bytes"), "{err}");
+    assert!(failure(1, &["-f"], Some(&dir.path().join("missing"))).contains("mount point"));
+    let err = failure(1, &["-f", "--interface", "nosuch0"], m);
+    assert!(err.contains("there is no interface nosuch0"), "{err}");
 }
 
 #[test]
@@ -35,7 +69,6 @@ fn start_errors_are_one_clear_line() {
     std::fs::create_dir(&full).unwrap();
     std::fs::write(full.join("x"), b"x").unwrap();
     assert!(start_error(&["-f"], &full).contains("not empty"));
-    assert!(start_error(&["-o", "bogus"], dir.path()).contains("unknown mount option"));
     // An unprivileged user on a mount point it may not use.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -44,14 +77,11 @@ fn start_errors_are_one_clear_line() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    let bin = common::copy_for_other_users(BIN, dir.path());
     let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "-f",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("-f")
         .arg(&empty)
         .output()
         .unwrap();
@@ -77,7 +107,13 @@ fn daemon_mode_returns_when_ready_and_umount_ends_it() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).unwrap();
-    let status = Command::new(BIN).arg(&mnt).status().unwrap();
+    let log = dir.path().join("log");
+    let status = Command::new(BIN)
+        .arg("--log-file")
+        .arg(&log)
+        .arg(&mnt)
+        .status()
+        .unwrap();
     assert!(status.success());
     // Ready means usable right now, with no waiting.
     assert!(is_mounted(&mnt));
@@ -97,6 +133,44 @@ fn daemon_mode_returns_when_ready_and_umount_ends_it() {
         || daemon_pids(&mnt).is_empty(),
     );
     assert!(!is_mounted(&mnt));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("INFO mounted "), "{log}");
+    assert!(log.contains("was unmounted; exiting"), "{log}");
+}
+
+/// `mailslotfs --stop` stops a daemon whose slots are held open, where
+/// umount(8) says "target is busy": the waiting reader gets ENOTCONN.
+#[test]
+fn stop_works_while_a_server_holds_a_slot() {
+    let m = Mount::start();
+    let out = common::py(
+        &m,
+        r#"
+import subprocess
+s = server('busy')
+r = subprocess.run(['umount', M], capture_output=True)
+print('umount', r.returncode != 0 and b'busy' in r.stderr)
+t = threading.Thread(target=lambda: print('reader', err(os.read, s, 100)))
+t.start()
+time.sleep(0.3)
+r = subprocess.run([sys.argv[2], '--stop', M], capture_output=True)
+print('stop', r.returncode, r.stderr.decode().strip())
+t.join(10)
+print('mounted', subprocess.run(['mountpoint', '-q', M]).returncode == 0)
+"#
+        .replace("sys.argv[2]", &format!("{BIN:?}"))
+        .as_str(),
+    );
+    assert_eq!(
+        out,
+        "umount True\nreader ENOTCONN\nstop 0 \nmounted False\n",
+        "{}",
+        m.log()
+    );
+    let mut m = m;
+    let status = m.child.take().unwrap().wait().unwrap();
+    assert!(status.success(), "the daemon exits 0: {status}");
+    assert!(m.log().contains("SIGTERM: unmounting"), "{}", m.log());
 }
 
 /// Processes whose command line names `mnt` (the daemon and its watcher).

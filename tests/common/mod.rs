@@ -21,6 +21,18 @@ pub fn require_fuse() {
     );
 }
 
+/// A copy of the executable `bin` in `dir` (made 0755, like its new copy),
+/// for tests that run it as another user: the checkout, and so `target/`,
+/// may sit where only its owner may enter (a clone in a `mktemp -d`).
+pub fn copy_for_other_users(bin: &str, dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join(Path::new(bin).file_name().unwrap());
+    fs::copy(bin, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
 /// Whether `path` is currently a mount point of ours, per mountinfo.
 pub fn is_mounted(path: &Path) -> bool {
     let path = path.to_string_lossy();
