@@ -869,9 +869,39 @@ fn generate_writes_man_pages_and_completions() {
         "the generator is internal"
     );
 
-    let man_available = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("man").is_file()));
-    if man_available {
+    // mailslotfs(8) is a page a sysadmin can work from, and its synopsis
+    // names every option's value.
+    let daemon_page = std::fs::read_to_string(man.join("mailslotfs.8")).unwrap();
+    for section in [
+        "BEHAVIOUR",
+        "MOUNT OPTIONS",
+        "EXTENDED ATTRIBUTES",
+        "ERRORS",
+        "LOGGING",
+        "STOPPING",
+        "EXIT STATUS",
+        "FILES",
+        "EXAMPLES",
+    ] {
+        assert!(
+            daemon_page.contains(&format!(".SH \"{section}\""))
+                || daemon_page.contains(&format!(".SH {section}\n")),
+            "mailslotfs.8 lacks {section}"
+        );
+    }
+    for synopsis in [
+        "[\\-\\-max\\-message\\-size SIZE]",
+        "[\\-o OPTIONS]",
+        "[\\-\\-log\\-file FILE]",
+        "[SOURCE] MOUNTPOINT",
+        "user.mailslot.read_timeout_ms",
+    ] {
+        assert!(
+            daemon_page.contains(synopsis),
+            "mailslotfs.8 lacks {synopsis}"
+        );
+    }
+    {
         for (page, _) in pages {
             let out = Command::new("man")
                 .arg("-l")
@@ -915,4 +945,25 @@ fn generate_writes_man_pages_and_completions() {
         .expect("bash checks the completions");
     let registered = assert_ok(&bash);
     assert!(registered.contains("mailslot") && registered.contains("mailslotfs"));
+    // What bash offers after `mailslot `: the subcommands, not the internal
+    // generator.
+    let offered = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}/bash/mailslot; COMP_WORDS=(mailslot ''); COMP_CWORD=1; \
+             COMP_LINE='mailslot '; COMP_POINT=9; _mailslot mailslot '' mailslot; \
+             echo \"${{COMPREPLY[@]}}\"",
+            completions.display()
+        ))
+        .output()
+        .unwrap();
+    let offered = assert_ok(&offered);
+    assert!(
+        offered.contains("listen") && offered.contains("send"),
+        "{offered}"
+    );
+    for file in ["bash/mailslot", "zsh/_mailslot", "fish/mailslot.fish"] {
+        let script = std::fs::read_to_string(completions.join(file)).unwrap();
+        assert!(!script.contains("generate"), "{file} offers generate");
+    }
 }
