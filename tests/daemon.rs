@@ -1,5 +1,5 @@
 //! Starting, stopping and surviving the daemon: start-up errors, daemon mode,
-//! umount, SIGTERM, SIGKILL, the unmount watcher and the mount helper.
+//! umount, SIGTERM, SIGKILL, --stop, the unmount watcher and mount.fuse3.
 
 mod common;
 
@@ -188,7 +188,8 @@ fn daemon_pids(mnt: &Path) -> Vec<i32> {
                 .is_some_and(|s| s.trim_start().starts_with('Z'));
             !zombie
                 && cmd.split(|&b| b == 0).any(|a| a == needle.as_bytes())
-                && cmd.starts_with(BIN.as_bytes())
+                && std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|exe| exe == Path::new(BIN))
         })
         .collect()
 }
@@ -316,24 +317,32 @@ fn a_stale_watcher_never_unmounts_a_later_mount() {
     let _ = holder.wait();
 }
 
+/// fuse3's mount.fuse3, which mount(8) and /etc/fstab run for a
+/// `fuse.mailslotfs` entry, runs `mailslotfs SOURCE MOUNTPOINT -o OPTIONS`.
 #[test]
-fn the_mount_helper_mounts_with_options() {
+fn mount_fuse3_mounts_with_options() {
     common::require_fuse();
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).unwrap();
-    let helper = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/mount-scripts/mount.fuse.mailslotfs"
-    );
-    let status = Command::new(helper)
-        .arg("mailslotfs")
-        .arg(&mnt)
-        .args(["-o", "rw,nosuid,allow_other,max_message_size=424"])
-        .env("MAILSLOTFS_BIN", BIN)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let log = dir.path().join("log");
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let mount = |mnt: &Path| {
+        Command::new("/sbin/mount.fuse3")
+            .arg("mailslotfs")
+            .arg(mnt)
+            .args(["-t", "fuse.mailslotfs", "-o"])
+            .arg(format!(
+                "rw,nosuid,nodev,allow_other,max_message_size=424,log_file={}",
+                log.display()
+            ))
+            .env("PATH", &path)
+            .output()
+            .expect("mount.fuse3 (Debian package fuse3)")
+    };
+    let out = mount(&mnt);
+    assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let line = mountinfo
@@ -341,6 +350,7 @@ fn the_mount_helper_mounts_with_options() {
         .find(|l| l.contains(&*mnt.to_string_lossy()))
         .unwrap();
     assert!(line.contains("allow_other"), "{line}");
+    assert!(line.contains(" - fuse.mailslotfs mailslotfs "), "{line}");
     let _server = std::fs::File::options()
         .read(true)
         .create(true)
@@ -351,10 +361,16 @@ fn the_mount_helper_mounts_with_options() {
     let size = xattr(&mnt.join("s"), "user.mailslot.max_message_size");
     assert_eq!(size, "424");
     drop(_server);
+    // Asked again, as `mount -a` may ask, it is already done.
+    let again = mount(&mnt);
+    assert!(again.status.success(), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already a mailslotfs mount"));
     assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
     wait_until("the daemon to exit", Duration::from_secs(10), || {
         daemon_pids(&mnt).is_empty()
     });
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("max message 424 bytes"), "{log}");
 }
 
 fn xattr(path: &Path, name: &str) -> String {
