@@ -383,3 +383,58 @@ fn xattr(path: &Path, name: &str) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// `mount -a` with an /etc/fstab entry for mailslotfs, run twice from a
+/// directory holding a folder named `mailslotfs`: mount(8) then takes the
+/// source for that folder and misses the mounted entry, and asks again;
+/// the daemon answers that it is mounted (exit 0), and no second mount
+/// stacks on the first.
+#[test]
+fn mount_a_twice_beside_a_folder_named_mailslotfs() {
+    common::require_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("m");
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir_all(cwd.join("mailslotfs")).unwrap();
+    let fstab = dir.path().join("fstab");
+    std::fs::write(
+        &fstab,
+        format!(
+            "mailslotfs {} fuse.mailslotfs allow_other,log_file={} 0 0\n",
+            mnt.display(),
+            dir.path().join("log").display()
+        ),
+    )
+    .unwrap();
+    let script = r#"set -e
+# A helper an older install.sh left takes precedence over fuse3's; here,
+# fuse3's takes its place, as on a machine without it.
+for h in /sbin/mount.fuse.mailslotfs /usr/sbin/mount.fuse.mailslotfs; do
+    if [ -e "$h" ]; then mount --bind /sbin/mount.fuse3 "$h"; fi
+done
+# mount(8) runs helpers with a PATH of its own, which starts with
+# /usr/local/sbin: the daemon under test is found there.
+test -d /usr/local/sbin
+mount -t tmpfs mailslotfs-test-sbin /usr/local/sbin
+ln -s "$BIN" /usr/local/sbin/mailslotfs
+cd "$CWD"
+mount -T "$FSTAB" -a
+mount -T "$FSTAB" -a
+echo "mounts: $(grep -c " $MNT " /proc/self/mountinfo)"
+umount "$MNT"
+"#;
+    let (code, out, err) = common::in_mount_namespace(
+        script,
+        &[
+            ("BIN", Path::new(BIN)),
+            ("MNT", &mnt),
+            ("CWD", &cwd),
+            ("FSTAB", &fstab),
+        ],
+    );
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert_eq!(out.trim(), "mounts: 1", "{err}");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(log.matches("INFO mounted ").count(), 1, "{log}");
+}
