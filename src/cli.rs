@@ -1,5 +1,5 @@
 //! The `mailslotfs` command line: options, their parsing, and the mount(8)
-//! style `-o` list that the mount helper and /etc/fstab pass.
+//! style `-o` list that mount.fuse3 (for mount(8) and /etc/fstab) passes.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
