@@ -88,7 +88,7 @@ if [ "$uninstall" = 1 ]; then
         # The daemon's own log, where it had no syslog to write to.
         rm -f /var/log/mailslotfs.log
         systemd && systemctl daemon-reload
-        command -v mandb >/dev/null && { mandb -q >/dev/null 2>&1 || true; }
+        command -v mandb >/dev/null && { mandb -q "$PREFIX/share/man" >/dev/null 2>&1 || true; }
     fi
     echo "mailslotfs is uninstalled."
     exit 0
