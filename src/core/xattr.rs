@@ -193,6 +193,7 @@ mod tests {
             read_timeout: None,
             last_message: std::time::SystemTime::UNIX_EPOCH,
             open: true,
+            waiting_readers: 0,
         };
         assert_eq!(Attribute::MaxMessageSize.format(&any), "0");
         assert_eq!(parse_max_message_size(b"424\0", 1000), Ok(424));

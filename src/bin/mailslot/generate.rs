@@ -304,8 +304,9 @@ fn daemon_sections(notes: &[String]) -> Roff {
         &mut r,
         "A read of an empty slot waits for as long as the slot's read timeout (default: \
          forever), then returns 0, end of file; with O_NONBLOCK it fails with EAGAIN. Any \
-         signal with a handler, and SIGKILL, ends a waiting read within half a second \
-         (EINTR) and consumes nothing. poll(2), select(2) and epoll(7) work on the server \
+         signal with a handler, and SIGKILL, ends a waiting read at once (EINTR, also \
+         under SA_RESTART) and consumes nothing; a waiting reader holds no thread or \
+         descriptor of the daemon. poll(2), select(2) and epoll(7) work on the server \
          handle.",
     );
     paragraph(
@@ -366,6 +367,10 @@ fn daemon_sections(notes: &[String]) -> Roff {
                 "How long a read waits on an empty slot, in milliseconds, or forever. \
                  Settable by the slot's owner: milliseconds, a duration (2s, 500ms), forever, \
                  -1 or 4294967295 (MAILSLOT_WAIT_FOREVER); at most 4294967294 ms."
+            }
+            Attribute::WaitingReaders => {
+                "Reads waiting for a message now (not part of GetMailslotInfo; for \
+                 operators)."
             }
         };
         item(&mut r, a.name(), text);
