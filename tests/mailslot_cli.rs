@@ -391,6 +391,30 @@ fn listen_reads_messages_of_the_slots_maximum_size() {
     assert_eq!(lines.next(), Some("{\"size\":3,\"text\":\"end\"}"));
 }
 
+/// A slot of "any size" (max_message_size 0, as CreateMailslot's 0) reads
+/// back 0, and listen still reads a message larger than its first buffer.
+#[test]
+fn listen_on_a_slot_of_any_size_reads_large_messages() {
+    let m = Mount::start();
+    let l = Listener::start(
+        &m,
+        "any",
+        &["any", "--max-message-size", "0", "-f", "json", "-n", "2"],
+    );
+    assert_eq!(
+        py(&m, "print(xattr('any', 'max_message_size'))").trim(),
+        "0"
+    );
+    let big = vec![b'a'; 300_000];
+    assert_ok(&run_with_stdin(&m, &["send", "any"], &big));
+    assert_ok(&run(&m, &["send", "any", "small"]));
+    let (status, out, err) = l.finish();
+    assert!(status.success(), "{err}");
+    let out = text(&out);
+    let sizes: Vec<&str> = out.lines().map(|l| &l[..l.find(',').unwrap()]).collect();
+    assert_eq!(sizes, ["{\"size\":300000", "{\"size\":5"], "{out}");
+}
+
 // send: from stdin
 
 #[test]
@@ -764,7 +788,7 @@ fn exit_2_usage() {
     assert_fails(
         &run(&m, &["send", r"\\server\mailslot\u", "hi"]),
         2,
-        "only slots on this machine",
+        r"'\\server\mailslot\u': only slots on this machine",
     );
     assert_fails(&run(&m, &["send", "a/../u", "hi"]), 2, "not slot names");
     assert_fails(&run(&m, &["send", "/elsewhere/u", "hi"]), 2, "not below");
