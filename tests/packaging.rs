@@ -186,6 +186,8 @@ fn the_debian_package_builds_and_lintian_finds_nothing_wrong() {
         .arg(&copy)
         .env("HOME", scratch.path())
         .env("TMPDIR", scratch.path())
+        // Not the checkout, which nobody may not enter (a clone in a mktemp -d).
+        .current_dir(scratch.path())
         .output()
         .expect("lintian is needed (apt-get install lintian)");
     let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
