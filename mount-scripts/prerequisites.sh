@@ -1,5 +1,6 @@
-# Sourced by install.sh and tests/run-all.sh: installs the Debian packages
-# and the Rust toolchain that are missing, and nothing that is present.
+# Sourced by install.sh and tests/run-all.sh: installs the Debian packages,
+# the Rust toolchain and the cargo tools that are missing, and nothing that
+# is present. What it installs it says, with apt's and cargo's own progress.
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
@@ -14,8 +15,9 @@ install_prerequisites() {
     if [ ${#missing[@]} -gt 0 ]; then
         echo "== installing packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        apt-get update -q
+        # One line per package as it unpacks and sets up; no dialogs.
+        apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"
     fi
     if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,5 +27,13 @@ install_prerequisites() {
         echo "== installing the Rust toolchain (rustup, stable)"
         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
         export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+}
+
+# install_cargo_deb : cargo-deb, which builds the Debian package.
+install_cargo_deb() {
+    if ! cargo deb --version >/dev/null 2>&1; then
+        echo "== installing cargo-deb (cargo install --locked cargo-deb; a few minutes)"
+        cargo install --locked cargo-deb
     fi
 }

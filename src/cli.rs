@@ -1,5 +1,5 @@
 //! The `mailslotfs` command line: options, their parsing, and the mount(8)
-//! style `-o` list that the mount helper and /etc/fstab pass.
+//! style `-o` list that mount.fuse3 (for mount(8) and /etc/fstab) passes.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -22,34 +22,58 @@ pub fn default_threads() -> u16 {
     about = "Mount Windows-style mailslots: one process creates a slot and alone reads it, \
              any process writes whole messages into it.",
     after_help = "Exit status: 0 once the mount is ready (or, with --foreground, after a clean \
-                  unmount); 1 when the mount cannot be made; 2 when the command line is wrong \
-                  (the reason is printed, on one line).\n\
+                  unmount; with --stop, once the daemon has exited); 1 when the mount cannot be \
+                  made or stopped; 2 when the command line or an -o option is wrong (the reason \
+                  is printed, on one line).\n\
                   Sizes take suffixes (424, 64KiB, 1M); timeouts are `forever`, milliseconds \
                   (1500) or with a unit (2s, 500ms).\n\
-                  See README.md and docs/ for the mapping of the Windows mailslot calls."
+                  An -o option that disagrees with a flag given on the same command line is \
+                  refused; among -o options the last one wins, as with mount(8).\n\
+                  See README.md and docs/ for the mapping of the Windows mailslot calls.",
+    // `mailslotfs [SOURCE] MOUNTPOINT`: mount.fuse3 (and so mount(8) and
+    // /etc/fstab) runs `mailslotfs SOURCE MOUNTPOINT -o OPTIONS`, as for sshfs.
+    allow_missing_positional = true
 )]
 pub struct Options {
+    /// What mount(8) and /etc/fstab name as the device; anything (by
+    /// convention `mailslotfs`), and the mount shows `mailslotfs` whatever it is.
+    #[arg(value_name = "SOURCE")]
+    pub source: Option<String>,
+
     /// Directory to mount on (empty; usually /mailslot).
+    #[arg(value_name = "MOUNTPOINT")]
     pub mountpoint: PathBuf,
 
-    /// Stay attached to the terminal and log to stderr instead of syslog.
+    /// Stay attached to the terminal and log to stderr (without timestamps
+    /// under systemd, whose journal adds its own).
     #[arg(short = 'f', long)]
     pub foreground: bool,
 
+    /// Stop the daemon serving MOUNTPOINT and wait until it has exited: it
+    /// unmounts even while servers hold slots open (their reads then fail
+    /// with ENOTCONN), where umount(8) would say "target is busy".
+    #[arg(long)]
+    pub stop: bool,
+
+    /// Append the log to FILE (default: syslog when daemonized, stderr with --foreground).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
     /// Default largest message of a new slot; 0 means the largest the mount can carry.
-    #[arg(long, value_parser = parse_size, default_value = "0")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "0")]
     pub max_message_size: usize,
 
     /// Default read timeout of a new slot: `forever` or a duration.
-    #[arg(long, value_parser = parse_timeout, default_value = "forever")]
+    #[arg(long, value_name = "TIME", value_parser = parse_timeout, default_value = "forever")]
     pub read_timeout: Timeout,
 
-    /// Bytes one slot may hold queued (each message counts 16 bytes more than its length).
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_QUEUED_BYTES)]
+    /// Bytes one slot may hold queued (each message counts 16 bytes more
+    /// than its length); at most --max-total-bytes.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_QUEUED_BYTES)]
     pub max_queued_bytes: usize,
 
     /// Bytes all slots of the mount may hold together.
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_TOTAL_BYTES)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_TOTAL_BYTES)]
     pub max_total_bytes: usize,
 
     /// Let every user of the machine use the mount (the kernel checks permissions).
@@ -59,69 +83,47 @@ pub struct Options {
     /// Threads serving FUSE requests [default: the CPUs, at most 4]. Any
     /// number keeps the order that matters: a closed slot is gone before
     /// the next request for its name is served.
-    #[arg(long, default_value_t = default_threads(), hide_default_value = true,
+    #[arg(long, value_name = "N", default_value_t = default_threads(), hide_default_value = true,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub threads: u16,
 
     /// Mount options, comma-separated, as mount(8) passes them: allow_other,
-    /// max_message_size=N, read_timeout=T, max_queued_bytes=N, max_total_bytes=N, threads=N.
+    /// max_message_size=SIZE, read_timeout=TIME, max_queued_bytes=SIZE,
+    /// max_total_bytes=SIZE, threads=N, log_file=FILE, and the network
+    /// options by their long names (interface=IFACE, ...).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 
     /// Turn the network side on, on this interface (its IPv4 address and broadcast address).
-    #[arg(
-        long,
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "IFACE", help_heading = NET)]
     pub interface: Option<String>,
 
     /// Turn the network side on with this IPv4 address (with --broadcast).
-    #[arg(
-        long,
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "IPV4", help_heading = NET)]
     pub address: Option<Ipv4Addr>,
 
     /// Broadcast address for domain writes and name queries.
-    #[arg(
-        long,
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "IPV4", help_heading = NET)]
     pub broadcast: Option<Ipv4Addr>,
 
     /// This computer's NetBIOS name [default: the host name, upper-cased, at most 15 characters].
-    #[arg(
-        long,
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "NAME", help_heading = NET)]
     pub netbios_name: Option<String>,
 
     /// The workgroup or domain this computer is in (`/mailslot/@@/...` writes to it).
-    #[arg(
-        long,
-        default_value = "WORKGROUP",
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "NAME", default_value = "WORKGROUP", help_heading = NET)]
     pub workgroup: String,
 
     /// UDP port of the NetBIOS datagram service.
-    #[arg(
-        long,
-        default_value_t = 138,
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "PORT", default_value_t = 138, help_heading = NET)]
     pub dgram_port: u16,
 
     /// UDP port of the NetBIOS name service.
-    #[arg(
-        long,
-        default_value_t = 137,
-        help_heading = "Network (off unless --interface or --address is given)"
-    )]
+    #[arg(long, value_name = "PORT", default_value_t = 137, help_heading = NET)]
     pub name_port: u16,
 
     /// A computer name that resolves without a name query: NAME=IPV4 (repeatable).
-    #[arg(long = "host", value_name = "NAME=IPV4", value_parser = parse_host, help_heading = "Network (off unless --interface or --address is given)")]
+    #[arg(long = "host", value_name = "NAME=IPV4", value_parser = parse_host, help_heading = NET)]
     pub hosts: Vec<(String, Ipv4Addr)>,
 
     /// More log output (-v debug, -vv trace).
@@ -131,7 +133,15 @@ pub struct Options {
     /// Less log output (-q warnings only, -qq errors only).
     #[arg(short, long, action = ArgAction::Count)]
     pub quiet: u8,
+
+    /// The settings given explicitly, by flag or by -o, as clap names them
+    /// (`read_timeout`, `hosts`): a flag and an -o option may not disagree.
+    #[arg(skip)]
+    pub explicit: Vec<String>,
 }
+
+/// The help heading of the network options.
+const NET: &str = "Network (off unless --interface or --address is given)";
 
 /// A read timeout; `None` waits forever.
 pub type Timeout = Option<Duration>;
@@ -146,7 +156,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let (number, unit) = text.split_at(digits);
     if number.is_empty() {
         return Err(format!(
-            "{s:?} is not a size (a number, then K, M, G, KiB, MB, ...)"
+            "'{s}' is not a size (a number, then K, M, G, KiB, MB, ...)"
         ));
     }
     let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -161,7 +171,7 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "tb" => 1_000_000_000_000,
         _ => {
             return Err(format!(
-                "{s:?} is not a size: unknown unit {:?}",
+                "'{s}' is not a size: unknown unit '{}' (K, M, G, T, KiB, MB, ...)",
                 unit.trim()
             ));
         }
@@ -171,41 +181,44 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok()
         .and_then(|n| n.checked_mul(factor))
         .and_then(|n| usize::try_from(n).ok())
-        .ok_or_else(|| format!("{s:?} is too large"))
+        .ok_or_else(|| format!("'{s}' is too large"))
 }
 
 pub fn parse_host(s: &str) -> Result<(String, Ipv4Addr), String> {
     let (name, ip) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not NAME=IPV4"))?;
+        .ok_or_else(|| format!("'{s}' is not NAME=IPV4"))?;
     let ip = ip
         .parse()
-        .map_err(|_| format!("{ip:?} is not an IPv4 address"))?;
+        .map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
     if name.is_empty() || name.len() > 15 {
         return Err(format!(
-            "{name:?} is not a NetBIOS name (1 to 15 characters)"
+            "'{name}' is not a NetBIOS name (1 to 15 characters)"
         ));
     }
     Ok((name.to_ascii_uppercase(), ip))
 }
 
 /// `forever`, milliseconds (as the `read_timeout_ms` attribute takes them),
-/// or a duration with a unit. Bounded as Windows bounds it: the longest
-/// finite timeout is 4,294,967,294 ms (about 49.7 days).
+/// or a duration with a unit; the same spellings `setfattr` may give.
+/// Bounded as Windows bounds it: the longest finite timeout is
+/// 4,294,967,294 ms (about 49.7 days).
 pub fn parse_timeout(s: &str) -> Result<Timeout, String> {
-    let s = s.trim();
-    if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') || s == "forever" {
-        return crate::core::xattr::parse_read_timeout(s.as_bytes())
-            .map_err(|_| format!("{s:?} is not `forever` or a timeout of at most 4294967294 ms"));
+    crate::core::xattr::parse_read_timeout(s.trim().as_bytes()).map_err(|_| {
+        format!(
+            "'{s}' is not a timeout: `forever`, milliseconds (1500) or a duration \
+             (2s, 500ms, 1h 30m) of at most 4294967294 ms (about 49.7 days)"
+        )
+    })
+}
+
+/// An I/O error as one plain phrase: the system's text for its errno,
+/// without Rust's " (os error N)".
+pub fn error_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_string(),
+        None => e.to_string(),
     }
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not `forever` or a duration ({e})"))?;
-    if d.as_millis() >= u128::from(u32::MAX) {
-        return Err(format!(
-            "{s:?} is longer than the longest timeout, 4294967294 ms (about 49.7 days); use forever"
-        ));
-    }
-    Ok(Some(d))
 }
 
 /// Options mount(8) passes on that mean nothing to a mailslot mount.
@@ -236,70 +249,154 @@ const IGNORED: &[&str] = &[
 ];
 
 impl Options {
-    /// Folds the `-o` lists into the options they name.
+    /// Parses a command line as the daemon does, noting which settings it
+    /// gives explicitly.
+    pub fn from_args<I, T>(args: I) -> Result<Options, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Options::command().try_get_matches_from(args)?;
+        let mut opts = Options::from_arg_matches(&matches)?;
+        opts.explicit = matches
+            .ids()
+            .filter(|id| {
+                matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .map(|id| id.as_str().to_string())
+            .filter(|id| id != "options")
+            .collect();
+        Ok(opts)
+    }
+
+    /// Folds the `-o` lists into the options they name, then checks that
+    /// the limits fit together.
     pub fn apply_mount_options(&mut self) -> Result<(), String> {
+        let flags = self.explicit.clone();
         for list in std::mem::take(&mut self.options) {
             for opt in list.split(',').filter(|o| !o.is_empty()) {
-                self.apply_one(opt)?;
+                let before = self.clone();
+                let id = self.apply_one(opt)?;
+                if let Some(id) = id {
+                    if flags.iter().any(|f| f == id) && *self != before {
+                        return Err(format!(
+                            "-o {opt} disagrees with --{} on the same command line; give one",
+                            id.replace('_', "-")
+                        ));
+                    }
+                    if !self.explicit.iter().any(|e| e == id) {
+                        self.explicit.push(id.to_string());
+                    }
+                }
             }
         }
+        self.settle_limits()
+    }
+
+    /// One slot can never hold more than the whole mount: a per-slot limit
+    /// given above the mount's is refused; the default one follows the mount's.
+    fn settle_limits(&mut self) -> Result<(), String> {
+        if self.max_queued_bytes <= self.max_total_bytes {
+            return Ok(());
+        }
+        if self.explicit.iter().any(|e| e == "max_queued_bytes") {
+            return Err(format!(
+                "max_queued_bytes ({}) is above max_total_bytes ({}): one slot can never hold \
+                 more than the whole mount",
+                self.max_queued_bytes, self.max_total_bytes
+            ));
+        }
+        self.max_queued_bytes = self.max_total_bytes;
         Ok(())
     }
 
-    fn apply_one(&mut self, opt: &str) -> Result<(), String> {
+    /// Applies one `-o` option; returns the setting it gives (its clap id),
+    /// if it is one a flag may also give.
+    fn apply_one(&mut self, opt: &str) -> Result<Option<&'static str>, String> {
         let (key, value) = match opt.split_once('=') {
             Some((k, v)) => (k, Some(v)),
             None => (opt, None),
         };
         let need = || value.ok_or_else(|| format!("mount option {key} needs a value ({key}=...)"));
-        match key {
-            "allow_other" => self.allow_other = true,
-            "foreground" => self.foreground = true,
-            "max_message_size" => self.max_message_size = parse_size(need()?)?,
-            "read_timeout" => self.read_timeout = parse_timeout(need()?)?,
-            "max_queued_bytes" => self.max_queued_bytes = parse_size(need()?)?,
-            "max_total_bytes" => self.max_total_bytes = parse_size(need()?)?,
+        let bad = |what: &str| format!("-o {opt}: {what}");
+        let id = match key {
+            "allow_other" => {
+                self.allow_other = true;
+                "allow_other"
+            }
+            "foreground" => {
+                self.foreground = true;
+                "foreground"
+            }
+            "log_file" => {
+                self.log_file = Some(PathBuf::from(need()?));
+                "log_file"
+            }
+            "max_message_size" => {
+                self.max_message_size = parse_size(need()?).map_err(|e| bad(&e))?;
+                "max_message_size"
+            }
+            "read_timeout" => {
+                self.read_timeout = parse_timeout(need()?).map_err(|e| bad(&e))?;
+                "read_timeout"
+            }
+            "max_queued_bytes" => {
+                self.max_queued_bytes = parse_size(need()?).map_err(|e| bad(&e))?;
+                "max_queued_bytes"
+            }
+            "max_total_bytes" => {
+                self.max_total_bytes = parse_size(need()?).map_err(|e| bad(&e))?;
+                "max_total_bytes"
+            }
             "threads" => {
                 self.threads = need()?
                     .parse()
                     .ok()
                     .filter(|n| (1..=64).contains(n))
-                    .ok_or_else(|| {
-                        format!(
-                            "threads={} is not a number from 1 to 64",
-                            value.unwrap_or("")
-                        )
-                    })?
+                    .ok_or_else(|| bad("not a number from 1 to 64"))?;
+                "threads"
             }
-            "interface" => self.interface = Some(need()?.to_string()),
+            "interface" => {
+                self.interface = Some(need()?.to_string());
+                "interface"
+            }
             "address" => {
-                self.address = Some(
-                    need()?
-                        .parse()
-                        .map_err(|_| format!("{opt}: not an IPv4 address"))?,
-                )
+                self.address = Some(need()?.parse().map_err(|_| bad("not an IPv4 address"))?);
+                "address"
             }
             "broadcast" => {
-                self.broadcast = Some(
-                    need()?
-                        .parse()
-                        .map_err(|_| format!("{opt}: not an IPv4 address"))?,
-                )
+                self.broadcast = Some(need()?.parse().map_err(|_| bad("not an IPv4 address"))?);
+                "broadcast"
             }
-            "netbios_name" => self.netbios_name = Some(need()?.to_string()),
-            "workgroup" => self.workgroup = need()?.to_string(),
+            "netbios_name" => {
+                self.netbios_name = Some(need()?.to_string());
+                "netbios_name"
+            }
+            "workgroup" => {
+                self.workgroup = need()?.to_string();
+                "workgroup"
+            }
             "dgram_port" => {
-                self.dgram_port = need()?.parse().map_err(|_| format!("{opt}: not a port"))?
+                self.dgram_port = need()?.parse().map_err(|_| bad("not a port"))?;
+                "dgram_port"
             }
             "name_port" => {
-                self.name_port = need()?.parse().map_err(|_| format!("{opt}: not a port"))?
+                self.name_port = need()?.parse().map_err(|_| bad("not a port"))?;
+                "name_port"
             }
-            "host" => self.hosts.push(parse_host(need()?)?),
+            // Repeatable: -o host=... adds to the --host list.
+            "host" => {
+                self.hosts.push(parse_host(need()?).map_err(|e| bad(&e))?);
+                return Ok(None);
+            }
             "ro" => return Err("a mailslot mount cannot be read-only".into()),
-            k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {}
-            _ => return Err(format!("unknown mount option {opt:?}")),
-        }
-        Ok(())
+            k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {
+                return Ok(None);
+            }
+            _ => return Err(format!("unknown mount option '{opt}'")),
+        };
+        Ok(Some(id))
     }
 
     /// The log level the -v/-q counts ask for.
@@ -422,6 +519,66 @@ mod tests {
         let o = parse(&["-o", "workgroup=CORP,dgram_port=1138,netbios_name=box", "m"]);
         assert_eq!((o.dgram_port, o.workgroup.as_str()), (1138, "CORP"));
         assert!(parse_host("x").is_err() && parse_host("x=1.2.3").is_err());
+    }
+
+    #[test]
+    fn the_mount_helper_form_names_a_source_first() {
+        let o = Options::from_args(["mailslotfs", "/mailslot"]).unwrap();
+        assert_eq!((o.source, o.mountpoint), (None, PathBuf::from("/mailslot")));
+        let o =
+            Options::from_args(["mailslotfs", "mailslotfs", "/m", "-o", "rw,allow_other"]).unwrap();
+        assert_eq!(o.source.as_deref(), Some("mailslotfs"));
+        assert_eq!(o.mountpoint, PathBuf::from("/m"));
+        assert!(Options::from_args(["mailslotfs", "a", "b", "c"]).is_err());
+        assert!(Options::from_args(["mailslotfs"]).is_err());
+    }
+
+    #[test]
+    fn a_flag_and_an_o_option_may_not_disagree() {
+        let settle = |args: &[&str]| {
+            let mut o =
+                Options::from_args(std::iter::once("mailslotfs").chain(args.iter().copied()))
+                    .unwrap();
+            o.apply_mount_options().map(|()| o)
+        };
+        let err = settle(&["--read-timeout", "5s", "-o", "read_timeout=1s", "m"]).unwrap_err();
+        assert!(err.contains("--read-timeout"), "{err}");
+        // The same value twice is no disagreement; among -o the last wins.
+        let o = settle(&["--read-timeout", "1s", "-o", "read_timeout=1000", "m"]).unwrap();
+        assert_eq!(o.read_timeout, Some(Duration::from_secs(1)));
+        let o = settle(&["-o", "threads=2", "-o", "threads=3", "m"]).unwrap();
+        assert_eq!(o.threads, 3);
+        let o = settle(&["--allow-other", "-o", "allow_other", "m"]).unwrap();
+        assert!(o.allow_other);
+    }
+
+    #[test]
+    fn a_slot_may_not_hold_more_than_the_mount() {
+        let settle = |args: &[&str]| {
+            let mut o =
+                Options::from_args(std::iter::once("mailslotfs").chain(args.iter().copied()))
+                    .unwrap();
+            o.apply_mount_options().map(|()| o)
+        };
+        let err =
+            settle(&["--max-queued-bytes", "2M", "--max-total-bytes", "1M", "m"]).unwrap_err();
+        assert!(err.contains("above max_total_bytes"), "{err}");
+        assert!(settle(&["-o", "max_queued_bytes=2M,max_total_bytes=1M", "m"]).is_err());
+        // The default per-slot limit follows a smaller mount limit.
+        let o = settle(&["--max-total-bytes", "1M", "m"]).unwrap();
+        assert_eq!(o.max_queued_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn messages_carry_no_library_text() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(error_text(&e), "No such file or directory");
+        let err = parse_timeout("soon").unwrap_err();
+        assert!(
+            !err.contains("expected") && err.starts_with("'soon'"),
+            "{err}"
+        );
+        assert!(parse_size(r"\\x").unwrap_err().starts_with(r"'\\x'"));
     }
 
     #[test]

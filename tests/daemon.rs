@@ -1,5 +1,5 @@
 //! Starting, stopping and surviving the daemon: start-up errors, daemon mode,
-//! umount, SIGTERM, SIGKILL, the unmount watcher and the mount helper.
+//! umount, SIGTERM, SIGKILL, --stop, the unmount watcher and mount.fuse3.
 
 mod common;
 
@@ -11,15 +11,49 @@ use common::{BIN, Mount, is_mounted, wait_until};
 use nix::sys::signal::Signal;
 
 fn start_error(args: &[&str], mountpoint: &Path) -> String {
+    failure(1, args, Some(mountpoint))
+}
+
+/// Runs the daemon, expects exit status `code` and one clear line on
+/// stderr, free of library wording, and returns that line.
+fn failure(code: i32, args: &[&str], mountpoint: Option<&Path>) -> String {
     let out = Command::new(BIN)
         .args(args)
-        .arg(mountpoint)
+        .args(mountpoint)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(err.lines().count(), 1, "one clear line, got: {err}");
+    for leak in ["os error", "expected number", "\\\\", "Some(", "\"\\"] {
+        assert!(!err.contains(leak), "library text {leak:?} in: {err}");
+    }
     err
+}
+
+/// Every command-line mistake is a usage error (exit 2, as --help says),
+/// told in one line that names what was wrong.
+#[test]
+fn command_line_mistakes_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = Some(dir.path());
+    assert!(failure(2, &[], None).contains("<MOUNTPOINT>"));
+    assert!(failure(2, &["-o", "bogus"], m).contains("unknown mount option 'bogus'"));
+    assert!(failure(2, &["-o", "threads=0"], m).contains("threads=0"));
+    assert!(failure(2, &["-o", "read_timeout=soon"], m).contains("'soon' is not a timeout"));
+    assert!(failure(2, &["--read-timeout", "soon"], m).contains("'soon' is not a timeout"));
+    assert!(failure(2, &["--max-queued-bytes", r"\x"], m).contains(r"'\x' is not a size"));
+    let err = failure(2, &["--read-timeout", "5s", "-o", "read_timeout=1s"], m);
+    assert!(err.contains("disagrees with --read-timeout"), "{err}");
+    let err = failure(
+        2,
+        &["--max-queued-bytes", "2MiB", "--max-total-bytes", "1MiB"],
+        m,
+    );
+    assert!(err.contains("above max_total_bytes"), "{err}");
+    assert!(failure(1, &["-f"], Some(&dir.path().join("missing"))).contains("mount point"));
+    let err = failure(1, &["-f", "--interface", "nosuch0"], m);
+    assert!(err.contains("there is no interface nosuch0"), "{err}");
 }
 
 #[test]
@@ -35,7 +69,6 @@ fn start_errors_are_one_clear_line() {
     std::fs::create_dir(&full).unwrap();
     std::fs::write(full.join("x"), b"x").unwrap();
     assert!(start_error(&["-f"], &full).contains("not empty"));
-    assert!(start_error(&["-o", "bogus"], dir.path()).contains("unknown mount option"));
     // An unprivileged user on a mount point it may not use.
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -44,14 +77,11 @@ fn start_errors_are_one_clear_line() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
+    let bin = common::copy_for_other_users(BIN, dir.path());
     let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "-f",
-        ])
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("-f")
         .arg(&empty)
         .output()
         .unwrap();
@@ -77,7 +107,13 @@ fn daemon_mode_returns_when_ready_and_umount_ends_it() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).unwrap();
-    let status = Command::new(BIN).arg(&mnt).status().unwrap();
+    let log = dir.path().join("log");
+    let status = Command::new(BIN)
+        .arg("--log-file")
+        .arg(&log)
+        .arg(&mnt)
+        .status()
+        .unwrap();
     assert!(status.success());
     // Ready means usable right now, with no waiting.
     assert!(is_mounted(&mnt));
@@ -97,6 +133,44 @@ fn daemon_mode_returns_when_ready_and_umount_ends_it() {
         || daemon_pids(&mnt).is_empty(),
     );
     assert!(!is_mounted(&mnt));
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("INFO mounted "), "{log}");
+    assert!(log.contains("was unmounted; exiting"), "{log}");
+}
+
+/// `mailslotfs --stop` stops a daemon whose slots are held open, where
+/// umount(8) says "target is busy": the waiting reader gets ENOTCONN.
+#[test]
+fn stop_works_while_a_server_holds_a_slot() {
+    let m = Mount::start();
+    let out = common::py(
+        &m,
+        r#"
+import subprocess
+s = server('busy')
+r = subprocess.run(['umount', M], capture_output=True)
+print('umount', r.returncode != 0 and b'busy' in r.stderr)
+t = threading.Thread(target=lambda: print('reader', err(os.read, s, 100)))
+t.start()
+time.sleep(0.3)
+r = subprocess.run([sys.argv[2], '--stop', M], capture_output=True)
+print('stop', r.returncode, r.stderr.decode().strip())
+t.join(10)
+print('mounted', subprocess.run(['mountpoint', '-q', M]).returncode == 0)
+"#
+        .replace("sys.argv[2]", &format!("{BIN:?}"))
+        .as_str(),
+    );
+    assert_eq!(
+        out,
+        "umount True\nreader ENOTCONN\nstop 0 \nmounted False\n",
+        "{}",
+        m.log()
+    );
+    let mut m = m;
+    let status = m.child.take().unwrap().wait().unwrap();
+    assert!(status.success(), "the daemon exits 0: {status}");
+    assert!(m.log().contains("SIGTERM: unmounting"), "{}", m.log());
 }
 
 /// Processes whose command line names `mnt` (the daemon and its watcher).
@@ -114,7 +188,8 @@ fn daemon_pids(mnt: &Path) -> Vec<i32> {
                 .is_some_and(|s| s.trim_start().starts_with('Z'));
             !zombie
                 && cmd.split(|&b| b == 0).any(|a| a == needle.as_bytes())
-                && cmd.starts_with(BIN.as_bytes())
+                && std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .is_ok_and(|exe| exe == Path::new(BIN))
         })
         .collect()
 }
@@ -242,24 +317,32 @@ fn a_stale_watcher_never_unmounts_a_later_mount() {
     let _ = holder.wait();
 }
 
+/// fuse3's mount.fuse3, which mount(8) and /etc/fstab run for a
+/// `fuse.mailslotfs` entry, runs `mailslotfs SOURCE MOUNTPOINT -o OPTIONS`.
 #[test]
-fn the_mount_helper_mounts_with_options() {
+fn mount_fuse3_mounts_with_options() {
     common::require_fuse();
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("m");
     std::fs::create_dir(&mnt).unwrap();
-    let helper = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/mount-scripts/mount.fuse.mailslotfs"
-    );
-    let status = Command::new(helper)
-        .arg("mailslotfs")
-        .arg(&mnt)
-        .args(["-o", "rw,nosuid,allow_other,max_message_size=424"])
-        .env("MAILSLOTFS_BIN", BIN)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let log = dir.path().join("log");
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+    let mount = |mnt: &Path| {
+        Command::new("/sbin/mount.fuse3")
+            .arg("mailslotfs")
+            .arg(mnt)
+            .args(["-t", "fuse.mailslotfs", "-o"])
+            .arg(format!(
+                "rw,nosuid,nodev,allow_other,max_message_size=424,log_file={}",
+                log.display()
+            ))
+            .env("PATH", &path)
+            .output()
+            .expect("mount.fuse3 (Debian package fuse3)")
+    };
+    let out = mount(&mnt);
+    assert!(out.status.success(), "{out:?}");
     assert!(is_mounted(&mnt));
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let line = mountinfo
@@ -267,6 +350,7 @@ fn the_mount_helper_mounts_with_options() {
         .find(|l| l.contains(&*mnt.to_string_lossy()))
         .unwrap();
     assert!(line.contains("allow_other"), "{line}");
+    assert!(line.contains(" - fuse.mailslotfs mailslotfs "), "{line}");
     let _server = std::fs::File::options()
         .read(true)
         .create(true)
@@ -277,10 +361,16 @@ fn the_mount_helper_mounts_with_options() {
     let size = xattr(&mnt.join("s"), "user.mailslot.max_message_size");
     assert_eq!(size, "424");
     drop(_server);
+    // Asked again, as `mount -a` may ask, it is already done.
+    let again = mount(&mnt);
+    assert!(again.status.success(), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already a mailslotfs mount"));
     assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
     wait_until("the daemon to exit", Duration::from_secs(10), || {
         daemon_pids(&mnt).is_empty()
     });
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("max message 424 bytes"), "{log}");
 }
 
 fn xattr(path: &Path, name: &str) -> String {
@@ -292,4 +382,59 @@ fn xattr(path: &Path, name: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// `mount -a` with an /etc/fstab entry for mailslotfs, run twice from a
+/// directory holding a folder named `mailslotfs`: mount(8) then takes the
+/// source for that folder and misses the mounted entry, and asks again;
+/// the daemon answers that it is mounted (exit 0), and no second mount
+/// stacks on the first.
+#[test]
+fn mount_a_twice_beside_a_folder_named_mailslotfs() {
+    common::require_fuse();
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("m");
+    let cwd = dir.path().join("cwd");
+    std::fs::create_dir(&mnt).unwrap();
+    std::fs::create_dir_all(cwd.join("mailslotfs")).unwrap();
+    let fstab = dir.path().join("fstab");
+    std::fs::write(
+        &fstab,
+        format!(
+            "mailslotfs {} fuse.mailslotfs allow_other,log_file={} 0 0\n",
+            mnt.display(),
+            dir.path().join("log").display()
+        ),
+    )
+    .unwrap();
+    let script = r#"set -e
+# A helper an older install.sh left takes precedence over fuse3's; here,
+# fuse3's takes its place, as on a machine without it.
+for h in /sbin/mount.fuse.mailslotfs /usr/sbin/mount.fuse.mailslotfs; do
+    if [ -e "$h" ]; then mount --bind /sbin/mount.fuse3 "$h"; fi
+done
+# mount(8) runs helpers with a PATH of its own, which starts with
+# /usr/local/sbin: the daemon under test is found there.
+test -d /usr/local/sbin
+mount -t tmpfs mailslotfs-test-sbin /usr/local/sbin
+ln -s "$BIN" /usr/local/sbin/mailslotfs
+cd "$CWD"
+mount -T "$FSTAB" -a
+mount -T "$FSTAB" -a
+echo "mounts: $(grep -c " $MNT " /proc/self/mountinfo)"
+umount "$MNT"
+"#;
+    let (code, out, err) = common::in_mount_namespace(
+        script,
+        &[
+            ("BIN", Path::new(BIN)),
+            ("MNT", &mnt),
+            ("CWD", &cwd),
+            ("FSTAB", &fstab),
+        ],
+    );
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert_eq!(out.trim(), "mounts: 1", "{err}");
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    assert_eq!(log.matches("INFO mounted ").count(), 1, "{log}");
 }

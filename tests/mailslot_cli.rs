@@ -391,6 +391,30 @@ fn listen_reads_messages_of_the_slots_maximum_size() {
     assert_eq!(lines.next(), Some("{\"size\":3,\"text\":\"end\"}"));
 }
 
+/// A slot of "any size" (max_message_size 0, as CreateMailslot's 0) reads
+/// back 0, and listen still reads a message larger than its first buffer.
+#[test]
+fn listen_on_a_slot_of_any_size_reads_large_messages() {
+    let m = Mount::start();
+    let l = Listener::start(
+        &m,
+        "any",
+        &["any", "--max-message-size", "0", "-f", "json", "-n", "2"],
+    );
+    assert_eq!(
+        py(&m, "print(xattr('any', 'max_message_size'))").trim(),
+        "0"
+    );
+    let big = vec![b'a'; 300_000];
+    assert_ok(&run_with_stdin(&m, &["send", "any"], &big));
+    assert_ok(&run(&m, &["send", "any", "small"]));
+    let (status, out, err) = l.finish();
+    assert!(status.success(), "{err}");
+    let out = text(&out);
+    let sizes: Vec<&str> = out.lines().map(|l| &l[..l.find(',').unwrap()]).collect();
+    assert_eq!(sizes, ["{\"size\":300000", "{\"size\":5"], "{out}");
+}
+
 // send: from stdin
 
 #[test]
@@ -532,7 +556,8 @@ os.read(s, 100); os.read(s, 100)
 os.setxattr(P('box'), 'user.mailslot.read_timeout_ms', b'forever')
 j = json.loads(info('--json', 'box'))
 assert j['next_message_size'] == -1 and j['message_count'] == 0, j
-assert j['read_timeout_ms'] == 'forever', j
+assert j['read_timeout_ms'] is None, j       # forever: every field a number or null
+assert all(isinstance(j[k], int) for k in ['max_message_size', 'next_message_size', 'message_count', 'queued_bytes']), j
 "#,
     );
     let rows: Vec<&str> = out.lines().collect();
@@ -729,9 +754,8 @@ fn exit_7_slot_exists() {
 #[test]
 fn exit_8_permission_denied() {
     let m = Mount::with_args(&["--allow-other"]);
-    py_mailslot(
-        &m,
-        r#"
+    let anyones = common::copy_for_other_users(MAILSLOT, m.dir.path());
+    let script = r#"
 import subprocess
 os.umask(0o022)
 s = server('private', os.O_RDONLY, 0o644)     # only root may write
@@ -739,7 +763,7 @@ os.mkdir(P('rootdir'), 0o755)
 def as_nobody(*args):
     def drop():
         os.setgroups([]); os.setgid(65534); os.setuid(65534)
-    return subprocess.run([MAILSLOT, '--mount', M, *args], capture_output=True, preexec_fn=drop)
+    return subprocess.run([ANYONES_MAILSLOT, '--mount', M, *args], capture_output=True, preexec_fn=drop)
 r = as_nobody('send', 'private', 'hi')
 assert r.returncode == 8 and b'permission denied' in r.stderr, r
 r = as_nobody('listen', 'rootdir/mine', '-n', '1')
@@ -747,8 +771,8 @@ assert r.returncode == 8 and b'permission denied' in r.stderr, r
 r = as_nobody('listen', 'rootdir/sub/mine', '-n', '1')
 assert r.returncode == 8, r
 assert xattr('private', 'message_count') == '0'
-"#,
-    );
+"#;
+    py_mailslot(&m, &format!("ANYONES_MAILSLOT = {anyones:?}\n{script}"));
 }
 
 #[test]
@@ -764,7 +788,7 @@ fn exit_2_usage() {
     assert_fails(
         &run(&m, &["send", r"\\server\mailslot\u", "hi"]),
         2,
-        "only slots on this machine",
+        r"'\\server\mailslot\u': only slots on this machine",
     );
     assert_fails(&run(&m, &["send", "a/../u", "hi"]), 2, "not slot names");
     assert_fails(&run(&m, &["send", "/elsewhere/u", "hi"]), 2, "not below");
@@ -870,9 +894,39 @@ fn generate_writes_man_pages_and_completions() {
         "the generator is internal"
     );
 
-    let man_available = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("man").is_file()));
-    if man_available {
+    // mailslotfs(8) is a page a sysadmin can work from, and its synopsis
+    // names every option's value.
+    let daemon_page = std::fs::read_to_string(man.join("mailslotfs.8")).unwrap();
+    for section in [
+        "BEHAVIOUR",
+        "MOUNT OPTIONS",
+        "EXTENDED ATTRIBUTES",
+        "ERRORS",
+        "LOGGING",
+        "STOPPING",
+        "EXIT STATUS",
+        "FILES",
+        "EXAMPLES",
+    ] {
+        assert!(
+            daemon_page.contains(&format!(".SH \"{section}\""))
+                || daemon_page.contains(&format!(".SH {section}\n")),
+            "mailslotfs.8 lacks {section}"
+        );
+    }
+    for synopsis in [
+        "[\\-\\-max\\-message\\-size SIZE]",
+        "[\\-o OPTIONS]",
+        "[\\-\\-log\\-file FILE]",
+        "[SOURCE] MOUNTPOINT",
+        "user.mailslot.read_timeout_ms",
+    ] {
+        assert!(
+            daemon_page.contains(synopsis),
+            "mailslotfs.8 lacks {synopsis}"
+        );
+    }
+    {
         for (page, _) in pages {
             let out = Command::new("man")
                 .arg("-l")
@@ -916,4 +970,25 @@ fn generate_writes_man_pages_and_completions() {
         .expect("bash checks the completions");
     let registered = assert_ok(&bash);
     assert!(registered.contains("mailslot") && registered.contains("mailslotfs"));
+    // What bash offers after `mailslot `: the subcommands, not the internal
+    // generator.
+    let offered = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}/bash/mailslot; COMP_WORDS=(mailslot ''); COMP_CWORD=1; \
+             COMP_LINE='mailslot '; COMP_POINT=9; _mailslot mailslot '' mailslot; \
+             echo \"${{COMPREPLY[@]}}\"",
+            completions.display()
+        ))
+        .output()
+        .unwrap();
+    let offered = assert_ok(&offered);
+    assert!(
+        offered.contains("listen") && offered.contains("send"),
+        "{offered}"
+    );
+    for file in ["bash/mailslot", "zsh/_mailslot", "fish/mailslot.fish"] {
+        let script = std::fs::read_to_string(completions.join(file)).unwrap();
+        assert!(!script.contains("generate"), "{file} offers generate");
+    }
 }

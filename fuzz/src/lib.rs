@@ -132,9 +132,13 @@ pub fn xattr_values(data: &[u8]) {
         None => (1_044_480, data),
     };
     match xattr::parse_max_message_size(value, ceiling) {
+        Ok(xattr::ANY_SIZE) => assert!(
+            value.iter().all(|&b| b == b'0' || b == b'\0' || b == b'\n'),
+            "only 0 means any size: {value:?}"
+        ),
         Ok(n) => {
             assert!(n <= ceiling, "{n} over the ceiling {ceiling}");
-            assert!(n > 0 || ceiling == 0, "0 means the ceiling");
+            assert!(n > 0, "0 means any size");
         }
         Err(e) => assert_eq!(e, Error::InvalidArgument),
     }

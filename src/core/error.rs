@@ -115,10 +115,11 @@ impl fmt::Display for Error {
             HostUnreachable => "computer name not resolved",
             Network(_) => "the network refused the send",
         };
+        // The errno's name is what the caller saw, and what errors.md lists.
         write!(
             f,
-            "{text} ({})",
-            std::io::Error::from_raw_os_error(self.errno())
+            "{text} ({:?})",
+            nix::errno::Errno::from_raw(self.errno())
         )
     }
 }

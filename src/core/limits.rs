@@ -16,7 +16,7 @@ pub struct Limits {
     pub max_message_size: usize,
     /// Read timeout of a new slot; `None` waits forever.
     pub read_timeout: Option<Duration>,
-    /// Bytes one slot may hold (payload plus 4 bytes a message).
+    /// Bytes one slot may hold (payload plus 16 bytes a message).
     pub max_queued_bytes: usize,
     /// Bytes all slots together may hold.
     pub max_total_bytes: usize,

@@ -692,8 +692,8 @@ impl Mailslots {
         Self::touch_dir(&dir);
         let fh = self.new_handle(Target::Local(slot), node.ino, role);
         log::debug!(
-            "slot {:?} created by uid {} (ino {})",
-            name,
+            "slot {} created by uid {} (ino {})",
+            self.path_of(node.ino),
             caller.uid,
             node.ino
         );
@@ -775,6 +775,12 @@ impl Mailslots {
         }
         let len = data.len();
         match target {
+            // A slot of "any size" still takes no more than the mount
+            // carries whole: the kernel splits a larger write, and its
+            // first piece, over the ceiling, must not queue as a message.
+            Target::Local(_) if len > self.limits.message_ceiling => {
+                respond(Err(Error::MessageTooLarge))
+            }
             Target::Local(slot) => {
                 let sender = Sender::Local {
                     uid: caller.uid,
@@ -823,6 +829,9 @@ impl Mailslots {
         if data.is_empty() {
             return Ok(());
         }
+        if data.len() > self.limits.message_ceiling {
+            return Err(Error::MessageTooLarge);
+        }
         slot.deliver(data, sender)
     }
 
@@ -859,12 +868,10 @@ impl Mailslots {
             Self::touch_dir(&dir);
         }
         let spellings = node.spellings.lock().clone();
+        // Named before the detach, which makes the node unknown.
+        let path = self.path_of(node.ino);
         self.detach(&node);
-        log::debug!(
-            "slot {:?} closed by its server (ino {})",
-            spellings.first(),
-            node.ino
-        );
+        log::debug!("slot {path} closed by its server (ino {})", node.ino);
         if let Some(hook) = self.invalidate.read().as_ref() {
             for name in &spellings {
                 hook(node.parent, name);

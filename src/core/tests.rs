@@ -280,6 +280,17 @@ fn only_the_owner_sets_mailslot_info() {
         m.removexattr(ino, n("user.mailslot.queued_bytes")),
         Err(Error::NotPermitted)
     );
+    // 0 is CreateMailslot's "any size": it reads back 0, and the mount's
+    // ceiling still holds.
+    set(ROOT_USER, "user.mailslot.max_message_size", b"0").unwrap();
+    assert_eq!(
+        m.getxattr(ino, n("user.mailslot.max_message_size"))
+            .unwrap(),
+        b"0"
+    );
+    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    assert_eq!(write(&m, c, &[0u8; 1001]), Err(Error::MessageTooLarge));
+    assert_eq!(write(&m, c, &[0u8; 90]), Ok(90));
 }
 
 #[test]

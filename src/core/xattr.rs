@@ -11,6 +11,11 @@ use super::slot::SlotInfo;
 /// Windows' MAILSLOT_WAIT_FOREVER, `(DWORD)-1`, accepted as a spelling of forever.
 const WAIT_FOREVER: u64 = u32::MAX as u64;
 
+/// The maximum message size of a slot set to 0, CreateMailslot's "any
+/// size": every message the mount can carry whole (the write path holds
+/// messages to the mount's ceiling). It reads back as 0, as on Windows.
+pub const ANY_SIZE: usize = usize::MAX;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attribute {
     MaxMessageSize,
@@ -64,7 +69,10 @@ impl Attribute {
     /// message's or the last one taken), for the two sender attributes.
     pub fn format(self, info: &SlotInfo, sender: Option<&Sender>) -> String {
         match self {
-            Attribute::MaxMessageSize => info.max_message_size.to_string(),
+            Attribute::MaxMessageSize => match info.max_message_size {
+                ANY_SIZE => "0".to_string(),
+                n => n.to_string(),
+            },
             Attribute::NextMessageSize => info
                 .next_message_size
                 .map_or_else(|| "-1".to_string(), |n| n.to_string()),
@@ -106,25 +114,38 @@ fn decimal(s: &str) -> Result<u64> {
     s.parse().map_err(|_| Error::InvalidArgument)
 }
 
-/// A maximum message size: 0 means the mount's ceiling, as `nMaxMessageSize
-/// = 0` means "any size" to CreateMailslot; larger than the ceiling is refused.
+/// A maximum message size: 0 means "any size" ([`ANY_SIZE`]), as
+/// `nMaxMessageSize = 0` does to CreateMailslot; larger than the ceiling is
+/// refused.
 pub fn parse_max_message_size(value: &[u8], ceiling: usize) -> Result<usize> {
     match decimal(text(value)?)? {
-        0 => Ok(ceiling),
+        0 => Ok(ANY_SIZE),
         n if n <= ceiling as u64 => Ok(n as usize),
         _ => Err(Error::InvalidArgument),
     }
 }
 
-/// A read timeout in milliseconds; `forever`, `-1` or 4294967295 wait forever.
+/// A read timeout: milliseconds, or a duration with a unit (`2s`, `500ms`,
+/// as the command line takes it); `forever`, `-1` or 4294967295 wait
+/// forever. Bounded as Windows bounds it: the longest finite timeout is
+/// 4,294,967,294 ms (about 49.7 days).
 pub fn parse_read_timeout(value: &[u8]) -> Result<Option<Duration>> {
     match text(value)? {
         "forever" | "-1" => Ok(None),
-        s => match decimal(s)? {
+        s if s.bytes().all(|b| b.is_ascii_digit()) => match decimal(s)? {
             WAIT_FOREVER => Ok(None),
             n if n < WAIT_FOREVER => Ok(Some(Duration::from_millis(n))),
             _ => Err(Error::InvalidArgument),
         },
+        // A leading digit keeps humantime's looser spellings (" 5s") out.
+        s if s.as_bytes()[0].is_ascii_digit() => {
+            let d = humantime::parse_duration(s).map_err(|_| Error::InvalidArgument)?;
+            if d.as_millis() >= u128::from(WAIT_FOREVER) {
+                return Err(Error::InvalidArgument);
+            }
+            Ok(Some(d))
+        }
+        _ => Err(Error::InvalidArgument),
     }
 }
 
@@ -150,6 +171,11 @@ mod tests {
             parse_read_timeout(b"1500\n"),
             Ok(Some(Duration::from_millis(1500)))
         );
+        assert_eq!(parse_read_timeout(b"2s"), Ok(Some(Duration::from_secs(2))));
+        assert_eq!(
+            parse_read_timeout(b"500ms\n"),
+            Ok(Some(Duration::from_millis(500)))
+        );
         for bad in [
             &b""[..],
             b"-5",
@@ -158,6 +184,9 @@ mod tests {
             b"4294967296",
             b"\xff",
             b"99999999999999999999999",
+            b"50days",
+            b"soon",
+            b"s",
         ] {
             assert_eq!(
                 parse_read_timeout(bad),
@@ -169,7 +198,19 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_max_message_size(b"0", 1000), Ok(1000));
+        assert_eq!(parse_max_message_size(b"0", 1000), Ok(ANY_SIZE));
+        let any = SlotInfo {
+            max_message_size: ANY_SIZE,
+            next_message_size: None,
+            message_count: 0,
+            queued_bytes: 0,
+            charged_bytes: 0,
+            read_timeout: None,
+            last_message: std::time::SystemTime::UNIX_EPOCH,
+            open: true,
+            waiting_readers: 0,
+        };
+        assert_eq!(Attribute::MaxMessageSize.format(&any, None), "0");
         assert_eq!(parse_max_message_size(b"424\0", 1000), Ok(424));
         assert_eq!(
             parse_max_message_size(b"1001", 1000),

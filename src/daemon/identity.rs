@@ -6,8 +6,6 @@
 //! give the reusable id, which with the device number is still unique while
 //! our dead mount exists.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -23,15 +21,12 @@ impl MountIdentity {
     /// The mount at `path`, read without asking the filesystem anything
     /// (AT_STATX_DONT_SYNC), so it works on a mount whose daemon is dead.
     pub fn of(path: &Path) -> Option<Self> {
-        let c = CString::new(path.as_os_str().as_bytes()).ok()?;
-        let stx = |mask: u32| -> Option<libc::statx> {
-            let mut buf: libc::statx = unsafe { std::mem::zeroed() };
-            let flags = libc::AT_STATX_DONT_SYNC | libc::AT_NO_AUTOMOUNT;
-            // SAFETY: valid C string and a zeroed statx buffer of the right type.
-            let rc = unsafe { libc::statx(libc::AT_FDCWD, c.as_ptr(), flags, mask, &mut buf) };
-            (rc == 0).then_some(buf)
-        };
-        let buf = stx(libc::STATX_MNT_ID_UNIQUE).or_else(|| stx(libc::STATX_MNT_ID))?;
+        use rustix::fs::{AtFlags, CWD, StatxFlags, statx};
+        // rustix names STATX_MNT_ID but not yet its Linux 6.8 successor.
+        let unique_id = StatxFlags::from_bits_retain(libc::STATX_MNT_ID_UNIQUE);
+        let flags = AtFlags::STATX_DONT_SYNC | AtFlags::NO_AUTOMOUNT;
+        let stx = |mask| statx(CWD, path, flags, mask).ok();
+        let buf = stx(unique_id).or_else(|| stx(StatxFlags::MNT_ID))?;
         let unique = buf.stx_mask & libc::STATX_MNT_ID_UNIQUE != 0;
         if !unique && buf.stx_mask & libc::STATX_MNT_ID == 0 {
             return None;

@@ -4,7 +4,9 @@
 mod identity;
 mod logging;
 pub mod mount;
+pub mod mountinfo;
 mod preflight;
+mod stop;
 mod watcher;
 
 use std::io::{Read, Write};
@@ -13,14 +15,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use clap::Parser;
 use nix::unistd::{ForkResult, fork, pipe, setsid};
 
 pub use identity::{MountIdentity, unmount_if_ours};
 pub use mount::{FS_TYPE, SOURCE};
 pub use preflight::is_fuse;
 
-use crate::cli::Options;
+use crate::cli::{Options, error_text};
 use crate::core::Mailslots;
 use crate::fuse::MailslotFs;
 use crate::fuse::session::Session;
@@ -28,26 +29,45 @@ use crate::fuse::session::Session;
 /// Entry point of the `mailslotfs` binary.
 pub fn main() -> ExitCode {
     return_freed_queues_to_the_system();
-    let mut opts = match Options::try_parse() {
+    let mut opts = match Options::from_args(std::env::args_os()) {
         Ok(opts) => opts,
         Err(e) if !e.use_stderr() => e.exit(),
         Err(e) => {
-            // One line, like every other start-up error.
-            let text = e.to_string();
-            let line = text.lines().next().unwrap_or("invalid command line");
-            eprintln!(
-                "mailslotfs: {} (see --help)",
-                line.trim_start_matches("error: ")
-            );
+            eprintln!("mailslotfs: {} (see --help)", one_line(&e.to_string()));
             return ExitCode::from(2);
         }
     };
     if let Err(e) = opts.apply_mount_options() {
-        eprintln!("mailslotfs: {e}");
-        return ExitCode::FAILURE;
+        eprintln!("mailslotfs: {e} (see --help)");
+        return ExitCode::from(2);
+    }
+    if opts.stop {
+        return match stop::stop(&opts.mountpoint) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mailslotfs: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if opts.source.is_some() && already_mailslotfs(&opts.mountpoint) {
+        // mount(8) asked again for what is mounted: `mount -a` does when a
+        // file named like the source (./mailslotfs) makes it miss the entry.
+        eprintln!(
+            "mailslotfs: {} is already a mailslotfs mount; nothing to do",
+            opts.mountpoint.display()
+        );
+        return ExitCode::SUCCESS;
     }
     let plan = match preflight::check(&opts) {
         Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("mailslotfs: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sink = match logging::choose(&opts) {
+        Ok(sink) => sink,
         Err(e) => {
             eprintln!("mailslotfs: {e}");
             return ExitCode::FAILURE;
@@ -61,23 +81,52 @@ pub fn main() -> ExitCode {
             Ok(Some(link)) => Some(link),
             Ok(None) => unreachable!("the starting parent exits inside daemonize"),
             Err(e) => {
-                eprintln!("mailslotfs: cannot daemonize: {e}");
+                eprintln!("mailslotfs: cannot daemonize: {}", error_text(&e));
                 return ExitCode::FAILURE;
             }
         }
     };
-    logging::init(opts.foreground, opts.log_level());
+    logging::init(sink, opts.log_level());
 
     let close_in_watcher: Vec<i32> = starter.iter().map(|fd| fd.as_raw_fd()).collect();
     let watcher = match watcher::spawn(&plan.mountpoint, &close_in_watcher) {
         Ok(w) => w,
-        Err(e) => return fail(starter, &format!("cannot start the unmount watcher: {e}")),
+        Err(e) => {
+            return fail(
+                starter,
+                &format!("cannot start the unmount watcher: {}", error_text(&e)),
+            );
+        }
     };
 
     match serve(&opts, plan, watcher, starter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(()) => ExitCode::FAILURE,
     }
+}
+
+/// clap's message without its usage block, on one line: the reason and,
+/// for a missing argument, its name.
+fn one_line(text: &str) -> String {
+    let reason = text.split("\n\n").next().unwrap_or("invalid command line");
+    reason
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .trim_start_matches("error: ")
+        .to_string()
+}
+
+/// Whether the mount on top at `path` is a mailslotfs mount already.
+fn already_mailslotfs(path: &std::path::Path) -> bool {
+    let Ok(path) = path.canonicalize() else {
+        return false;
+    };
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|table| {
+        mountinfo::fs_type_at(&table, &path).is_some_and(|(t, s)| mountinfo::is_mailslotfs(&t, &s))
+    })
 }
 
 /// A drained slot frees its ring at once, but glibc, after the first large
@@ -161,7 +210,10 @@ fn serve(
         match signal_hook::iterator::Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP]) {
             Ok(s) => s,
             Err(e) => {
-                fail(starter, &format!("cannot install signal handlers: {e}"));
+                fail(
+                    starter,
+                    &format!("cannot install signal handlers: {}", error_text(&e)),
+                );
                 return Err(());
             }
         };
@@ -180,17 +232,29 @@ fn serve(
         Some(config) => match crate::net::service::Network::start(config, &core) {
             Ok(net) => {
                 core.set_remote_sender(net.clone());
-                let counters = net.clone();
-                core.set_root_attributes(move || counters.counters().snapshot());
                 Some(net)
             }
             Err(e) => {
-                fail(starter, &format!("cannot start the network side: {e}"));
+                fail(
+                    starter,
+                    &format!("cannot start the network side: {}", error_text(&e)),
+                );
                 return Err(());
             }
         },
         None => None,
     };
+    // The root names the daemon's pid, for `mailslotfs --stop`, and the
+    // network counters when the network side is on.
+    let pid = std::process::id().to_string();
+    let counters = network.clone();
+    core.set_root_attributes(move || {
+        let mut attributes = vec![(stop::PID_ATTRIBUTE.to_string(), pid.clone())];
+        if let Some(net) = &counters {
+            attributes.extend(net.counters().snapshot());
+        }
+        attributes
+    });
     let fs = Arc::new(MailslotFs::new(
         core.clone(),
         plan.max_write,
@@ -209,7 +273,11 @@ fn serve(
             };
             fail(
                 starter,
-                &format!("cannot mount {}: {e}{hint}", mountpoint.display()),
+                &format!(
+                    "cannot mount {}: {}{hint}",
+                    mountpoint.display(),
+                    error_text(&e)
+                ),
             );
             return Err(());
         }
@@ -229,7 +297,10 @@ fn serve(
         Ok(s) => s,
         Err(e) => {
             unmount_if_ours(&mountpoint, &identity);
-            fail(starter, &format!("cannot start serving: {e}"));
+            fail(
+                starter,
+                &format!("cannot start serving: {}", error_text(&e)),
+            );
             return Err(());
         }
     };
@@ -241,7 +312,10 @@ fn serve(
     // Ready means the mount answers, not merely that mount(2) returned.
     if let Err(e) = std::fs::metadata(&mountpoint) {
         unmount_if_ours(&mountpoint, &identity);
-        fail(starter, &format!("the new mount does not answer: {e}"));
+        fail(
+            starter,
+            &format!("the new mount does not answer: {}", error_text(&e)),
+        );
         return Err(());
     }
     log::info!(
@@ -279,7 +353,9 @@ fn wait(
 ) -> Result<(), ()> {
     match rx.recv() {
         Ok(Event::Signal(sig)) => {
-            log::info!("signal {sig}: unmounting {}", mountpoint.display());
+            let name = nix::sys::signal::Signal::try_from(sig)
+                .map_or_else(|_| format!("signal {sig}"), |s| s.to_string());
+            log::info!("{name}: unmounting {}", mountpoint.display());
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
             // Detach first so nothing new opens, then answer every waiting
             // reader, then exit: closing /dev/fuse ends what is left.
@@ -293,7 +369,7 @@ fn wait(
             Ok(())
         }
         Ok(Event::SessionEnded(Err(e))) => {
-            log::error!("FUSE session failed: {e}");
+            log::error!("FUSE session failed: {}", error_text(&e));
             core.shutdown();
             unmount_if_ours(mountpoint, identity);
             Err(())

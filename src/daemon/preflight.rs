@@ -3,13 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::Options;
+use crate::cli::{Options, error_text};
 use crate::core::Limits;
 use crate::core::limits::message_ceiling;
 use crate::net::service::NetConfig;
 
-/// FUSE's statfs magic.
-const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
 /// Kernel default of fs.fuse.max_pages_limit, used when the sysctl is absent.
 const DEFAULT_MAX_PAGES: usize = 256;
 
@@ -34,7 +32,7 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
                  run `umount -l {shown}` first"
             ));
         }
-        Err(e) => return Err(format!("mount point {shown}: {e}")),
+        Err(e) => return Err(format!("mount point {shown}: {}", error_text(&e))),
     };
     if !mountpoint.is_dir() {
         return Err(format!("mount point {shown} is not a directory"));
@@ -48,7 +46,7 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
                 return Err(format!("mount point {shown} is not empty"));
             }
         }
-        Err(e) => return Err(format!("mount point {shown}: {e}")),
+        Err(e) => return Err(format!("mount point {shown}: {}", error_text(&e))),
     }
     if !Path::new("/dev/fuse").exists() {
         return Err("no /dev/fuse: load the fuse module (modprobe fuse) or install fuse3".into());
@@ -127,7 +125,7 @@ fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
         Some(n) => n.clone(),
         None => {
             let host = nix::unistd::gethostname()
-                .map_err(|e| format!("cannot read the host name: {e}"))?;
+                .map_err(|e| format!("cannot read the host name: {}", e.desc()))?;
             let host = host.to_string_lossy();
             let first = host.split('.').next().unwrap_or("");
             first
@@ -151,8 +149,16 @@ fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
 
 /// The first IPv4 address of `iface` and its broadcast address.
 fn interface_addresses(iface: &str) -> Result<(std::net::Ipv4Addr, std::net::Ipv4Addr), String> {
-    let addrs = nix::ifaddrs::getifaddrs().map_err(|e| format!("cannot list interfaces: {e}"))?;
-    for a in addrs.filter(|a| a.interface_name == iface) {
+    let addrs: Vec<_> = nix::ifaddrs::getifaddrs()
+        .map_err(|e| format!("cannot list interfaces: {}", e.desc()))?
+        .filter(|a| a.interface_name == iface)
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!(
+            "there is no interface {iface} (`ip -brief link` lists them)"
+        ));
+    }
+    for a in addrs {
         let Some(ip) = a
             .address
             .as_ref()
@@ -180,7 +186,8 @@ fn interface_addresses(iface: &str) -> Result<(std::net::Ipv4Addr, std::net::Ipv
 }
 
 pub fn is_fuse(path: &Path) -> bool {
-    nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == FUSE_SUPER_MAGIC)
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::FUSE_SUPER_MAGIC)
 }
 
 fn on_path(program: &str) -> bool {

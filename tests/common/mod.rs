@@ -21,6 +21,46 @@ pub fn require_fuse() {
     );
 }
 
+/// A copy of the executable `bin` in `dir` (made 0755, like its new copy),
+/// for tests that run it as another user: the checkout, and so `target/`,
+/// may sit where only its owner may enter (a clone in a `mktemp -d`).
+pub fn copy_for_other_users(bin: &str, dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join(Path::new(bin).file_name().unwrap());
+    fs::copy(bin, &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// Runs `sh -c script` in a mount namespace of its own (mounts made there,
+/// such as a private /dev, vanish with it), with `envs` set. Returns
+/// (exit status, stdout, stderr).
+pub fn in_mount_namespace(script: &str, envs: &[(&str, &Path)]) -> (i32, String, String) {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", script]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (util-linux) is needed by the tests");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Shell lines that give a mount namespace a /dev of its own with only
+/// null and fuse in it: no /dev/log, as in many containers.
+pub const PRIVATE_DEV: &str = "
+mount -t tmpfs -o mode=755 mailslotfs-test-dev /dev
+mknod -m 666 /dev/null c 1 3
+mknod -m 666 /dev/fuse c 10 229
+";
+
 /// Whether `path` is currently a mount point of ours, per mountinfo.
 pub fn is_mounted(path: &Path) -> bool {
     let path = path.to_string_lossy();

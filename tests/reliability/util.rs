@@ -329,11 +329,11 @@ pub fn assert_daemon_healthy(m: &Mount) {
     );
 }
 
-/// Writes a line of figures to stderr, where `cargo test -- --nocapture`
-/// shows it; the long runs' figures in docs/reliability.md come from here.
+/// Writes a line of figures to the test's captured stderr: shown for a
+/// failing test, and by `cargo test -- --nocapture`, where the long runs'
+/// figures in docs/reliability.md come from; not in every run's output.
 pub fn report(test: &str, out: &str) {
-    let mut err = std::io::stderr().lock();
     for line in out.lines().filter(|l| l.contains('=')) {
-        let _ = writeln!(err, "[{test}] {line}");
+        eprintln!("[{test}] {line}");
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use plotters::prelude::*;
 use serde::Serialize;
 
 use crate::harness::Result;
@@ -686,12 +687,12 @@ pub fn table(r: &Report) -> String {
     t
 }
 
-fn color(s: System) -> &'static str {
+fn color(s: System) -> RGBColor {
     match s {
-        System::Mailslotfs => "#d62728",
-        System::Floor => "#7f7f7f",
-        System::Mqueue => "#1f77b4",
-        System::Unix => "#2ca02c",
+        System::Mailslotfs => RGBColor(0xd6, 0x27, 0x28),
+        System::Floor => RGBColor(0x7f, 0x7f, 0x7f),
+        System::Mqueue => RGBColor(0x1f, 0x77, 0xb4),
+        System::Unix => RGBColor(0x2c, 0xa0, 0x2c),
     }
 }
 
@@ -700,96 +701,65 @@ fn si(v: f64) -> String {
         v if v >= 1e9 => format!("{}G", v / 1e9),
         v if v >= 1e6 => format!("{}M", v / 1e6),
         v if v >= 1e3 => format!("{}k", v / 1e3),
-        v if v >= 1.0 => format!("{v}"),
         v => format!("{v}"),
     }
 }
 
-/// One log-log panel: x is the message size, y the value, one line per system.
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+
+/// One log-log panel: x is the message size (ticks at the measured sizes),
+/// y the value, one line per system.
 fn panel(
-    svg: &mut String,
-    x0: f64,
+    area: &Area,
     title: &str,
     rows: &[&ThroughputRow],
     value: fn(&ThroughputRow) -> f64,
-) {
-    let (w, h, top, left, bottom) = (430.0, 300.0, 50.0, 60.0, 40.0);
-    let px0 = x0 + left;
-    let (pw, ph) = (w - left - 10.0, h - top - bottom);
-    let sizes: Vec<usize> = {
-        let mut s: Vec<usize> = rows.iter().map(|r| r.size).collect();
-        s.sort_unstable();
-        s.dedup();
-        s
-    };
+    legend: bool,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let mut sizes: Vec<usize> = rows.iter().map(|r| r.size).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
     let vals: Vec<f64> = rows
         .iter()
         .map(|r| value(r))
         .filter(|v| v.is_finite() && *v > 0.0)
         .collect();
     if sizes.is_empty() || vals.is_empty() {
-        return;
+        return Ok(());
     }
-    let lo = vals
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .log10()
-        .floor();
-    let hi = vals
-        .iter()
-        .copied()
-        .fold(0.0, f64::max)
-        .log10()
-        .ceil()
-        .max(lo + 1.0);
-    let (xmin, xmax) = (
-        (sizes[0] as f64).log2(),
-        (*sizes.last().unwrap() as f64)
-            .log2()
-            .max((sizes[0] as f64).log2() + 1.0),
+    let lo = 10f64.powf(
+        vals.iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+            .log10()
+            .floor(),
     );
-    let x = |size: usize| px0 + ((size as f64).log2() - xmin) / (xmax - xmin) * pw;
-    let y = |v: f64| top + ph - (v.log10() - lo) / (hi - lo) * ph;
-
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="28" font-size="15" font-weight="bold" text-anchor="middle">{title}</text>"#,
-        px0 + pw / 2.0
+    let hi = 10f64.powf(
+        vals.iter()
+            .copied()
+            .fold(0.0, f64::max)
+            .log10()
+            .ceil()
+            .max(lo.log10() + 1.0),
     );
-    let mut d = lo;
-    while d <= hi {
-        let yy = y(10f64.powf(d));
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{px0:.1}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"##,
-            px0 + pw,
-            px0 - 6.0,
-            yy + 4.0,
-            si(10f64.powf(d))
-        );
-        d += 1.0;
-    }
-    for &s in &sizes {
-        let xx = x(s);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{xx:.1}" y1="{top:.1}" x2="{xx:.1}" y2="{:.1}" stroke="#eee"/><text x="{xx:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"##,
-            top + ph,
-            top + ph + 16.0,
-            size_label(s)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{px0:.1}" y="{top:.1}" width="{pw:.1}" height="{ph:.1}" fill="none" stroke="#444"/>"##
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">message size</text>"#,
-        px0 + pw / 2.0,
-        top + ph + 34.0
-    );
+    let xs: Vec<f64> = sizes.iter().map(|&s| s as f64).collect();
+    let (x_lo, x_hi) = (xs[0] / 1.3, xs[xs.len() - 1] * 1.3);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(50)
+        .build_cartesian_2d(
+            (x_lo..x_hi).log_scale().with_key_points(xs),
+            (lo..hi).log_scale(),
+        )?;
+    chart
+        .configure_mesh()
+        .x_label_formatter(&|v| size_label(v.round() as usize))
+        .y_label_formatter(&|v| si(*v))
+        .x_desc("message size")
+        .light_line_style(WHITE)
+        .draw()?;
     // mailslotfs last, so that its line is drawn over the others.
     for sys in [
         System::Floor,
@@ -797,39 +767,33 @@ fn panel(
         System::Unix,
         System::Mailslotfs,
     ] {
-        let mut pts: Vec<(usize, f64)> = rows
+        let mut pts: Vec<(f64, f64)> = rows
             .iter()
             .filter(|r| r.system == sys)
-            .map(|r| (r.size, value(r)))
+            .map(|r| (r.size as f64, value(r)))
             .filter(|(_, v)| v.is_finite() && *v > 0.0)
             .collect();
-        pts.sort_by_key(|p| p.0);
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         if pts.is_empty() {
             continue;
         }
-        let path: Vec<String> = pts
-            .iter()
-            .map(|&(s, v)| format!("{:.1},{:.1}", x(s), y(v)))
-            .collect();
-        let _ = writeln!(
-            svg,
-            r#"<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>"#,
-            path.join(" "),
-            color(sys)
-        );
-        for &(s, v) in &pts {
-            let _ = writeln!(
-                svg,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{} {}: {}</title></circle>"#,
-                x(s),
-                y(v),
-                color(sys),
-                sys.name(),
-                size_label(s),
-                grouped(v)
-            );
+        let c = color(sys);
+        let line = chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
+        if legend {
+            line.label(sys.name())
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(3)));
         }
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
     }
+    if legend {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    Ok(())
 }
 
 pub fn svg(r: &Report) -> String {
@@ -838,40 +802,43 @@ pub fn svg(r: &Report) -> String {
         .iter()
         .filter(|t| t.workload == "pairs")
         .collect();
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="880" height="360" viewBox="0 0 880 360" font-family="sans-serif">"#
-    );
-    let _ = writeln!(s, r#"<rect width="880" height="360" fill="white"/>"#);
-    panel(
-        &mut s,
-        0.0,
-        "messages/s, 1 writer → 1 reader",
-        &rows,
-        |r| r.msgs_per_s,
-    );
-    panel(&mut s, 440.0, "MB/s, 1 writer → 1 reader", &rows, |r| {
-        r.mb_per_s
-    });
-    for (i, sys) in System::ALL.iter().enumerate() {
-        let lx = 120.0 + i as f64 * 170.0;
-        let _ = writeln!(
-            s,
-            r#"<line x1="{lx}" y1="345" x2="{}" y2="345" stroke="{}" stroke-width="3"/><text x="{}" y="349" font-size="12">{}</text>"#,
-            lx + 24.0,
-            color(*sys),
-            lx + 30.0,
-            sys.name()
-        );
+    let mut out = String::new();
+    let drawn = (|| -> std::result::Result<(), Box<dyn std::error::Error>> {
+        let root = SVGBackend::with_string(&mut out, (880, 360)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (body, footer) = root.split_vertically(340);
+        let panels = body.split_evenly((1, 2));
+        panel(
+            &panels[0],
+            "messages/s, 1 writer → 1 reader",
+            &rows,
+            |r| r.msgs_per_s,
+            true,
+        )?;
+        panel(
+            &panels[1],
+            "MB/s, 1 writer → 1 reader",
+            &rows,
+            |r| r.mb_per_s,
+            false,
+        )?;
+        footer.draw(&Text::new(
+            format!(
+                "{} mode, median of {} run(s), {} CPUs, FUSE threads {}",
+                r.settings.mode, r.settings.runs, r.machine.cpus, r.settings.fuse_threads
+            ),
+            (10, 2),
+            ("sans-serif", 11)
+                .into_font()
+                .color(&RGBColor(0x66, 0x66, 0x66)),
+        ))?;
+        root.present()?;
+        Ok(())
+    })();
+    if let Err(e) = drawn {
+        eprintln!("mailslot-bench: drawing throughput.svg: {e}");
     }
-    let _ = writeln!(
-        s,
-        r##"<text x="870" y="16" font-size="10" fill="#666" text-anchor="end">{} mode, median of {} run(s), {} CPUs, FUSE threads {}</text>"##,
-        r.settings.mode, r.settings.runs, r.machine.cpus, r.settings.fuse_threads
-    );
-    let _ = writeln!(s, "</svg>");
-    s
+    out
 }
 
 pub fn write_files(r: &Report, out: &Path) -> Result<()> {

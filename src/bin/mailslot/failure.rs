@@ -68,7 +68,7 @@ impl Failure {
             Some(ENOSPC) => Failure::QueueFull(format!("{what}: queue full")),
             Some(EEXIST) => Failure::Exists(format!("{what}: the slot exists (it has a server)")),
             Some(EACCES | EPERM) => Failure::PermissionDenied(format!("{what}: permission denied")),
-            _ => Failure::Other(format!("{what}: {err}")),
+            _ => Failure::Other(format!("{what}: {}", mailslotfs::cli::error_text(err))),
         }
     }
 }

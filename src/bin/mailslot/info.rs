@@ -5,7 +5,8 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::failure::Failure;
-use crate::output::json_string;
+use serde::Serialize;
+
 use crate::slot::Slot;
 use crate::{InfoArgs, LsArgs, mounted, xattr};
 
@@ -26,15 +27,32 @@ pub fn info(mount: &Path, args: &InfoArgs) -> Result<(), Failure> {
     }
     let mut out = Vec::new();
     if args.json {
-        out.extend_from_slice(b"{\"name\":");
-        json_string(&slot.windows_name(), &mut out);
-        out.extend_from_slice(b",\"path\":");
-        json_string(&slot.path.to_string_lossy(), &mut out);
-        for (key, value) in &fields {
-            out.extend_from_slice(format!(",\"{key}\":").as_bytes());
-            json_value(value, &mut out);
-        }
-        out.extend_from_slice(b"}\n");
+        let number = |key: &str| -> Result<i64, Failure> {
+            let value = fields
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or("", |(_, v)| v.as_str());
+            value
+                .parse()
+                .map_err(|_| Failure::Other(format!("{slot}: unexpected {key} value '{value}'")))
+        };
+        let timeout = fields
+            .iter()
+            .find(|(k, _)| *k == "read_timeout_ms")
+            .map_or("", |(_, v)| v.as_str());
+        let info = InfoJson {
+            name: slot.windows_name(),
+            path: slot.path.to_string_lossy().into_owned(),
+            max_message_size: number("max_message_size")?,
+            next_message_size: number("next_message_size")?,
+            message_count: number("message_count")?,
+            queued_bytes: number("queued_bytes")?,
+            read_timeout_ms: match timeout {
+                "forever" => None,
+                _ => Some(number("read_timeout_ms")?),
+            },
+        };
+        json_line(&info, &mut out);
     } else {
         let mut rows = vec![
             ("name", slot.windows_name()),
@@ -48,21 +66,32 @@ pub fn info(mount: &Path, args: &InfoArgs) -> Result<(), Failure> {
     print(&out)
 }
 
-/// Numbers as JSON numbers, anything else (`forever`) as a string.
-fn json_value(value: &str, out: &mut Vec<u8>) {
-    if value.parse::<i64>().is_ok() {
-        out.extend_from_slice(value.as_bytes());
-    } else {
-        json_string(value, out);
-    }
+/// `info --json`: every GetMailslotInfo field a number; a read timeout of
+/// forever (MAILSLOT_WAIT_FOREVER) is `null`.
+#[derive(Serialize)]
+struct InfoJson {
+    name: String,
+    path: String,
+    max_message_size: i64,
+    next_message_size: i64,
+    message_count: i64,
+    queued_bytes: i64,
+    read_timeout_ms: Option<i64>,
 }
 
-/// A value we could not read (no permission to the slot) is `null`.
-fn json_option(value: Option<&str>, out: &mut Vec<u8>) {
-    match value {
-        Some(v) => json_value(v, out),
-        None => out.extend_from_slice(b"null"),
-    }
+/// `ls --json`, one slot: counts of a slot we may not read are `null`.
+#[derive(Serialize)]
+struct LsJson<'a> {
+    name: &'a str,
+    windows_name: String,
+    message_count: Option<u64>,
+    queued_bytes: Option<u64>,
+}
+
+fn json_line(value: &impl Serialize, out: &mut Vec<u8>) {
+    // Into a Vec, of strings and numbers only: this cannot fail.
+    serde_json::to_writer(&mut *out, value).expect("plain fields always serialize");
+    out.push(b'\n');
 }
 
 struct Listed {
@@ -105,18 +134,13 @@ pub fn ls(mount: &Path, args: &LsArgs) -> Result<(), Failure> {
         let count = s.message_count.as_deref();
         let bytes = s.queued_bytes.as_deref();
         if args.json {
-            out.extend_from_slice(b"{\"name\":");
-            json_string(&s.relative, &mut out);
-            out.extend_from_slice(b",\"windows_name\":");
-            json_string(
-                &format!(r"\\.\mailslot\{}", s.relative.replace('/', r"\")),
-                &mut out,
-            );
-            out.extend_from_slice(b",\"message_count\":");
-            json_option(count, &mut out);
-            out.extend_from_slice(b",\"queued_bytes\":");
-            json_option(bytes, &mut out);
-            out.extend_from_slice(b"}\n");
+            let line = LsJson {
+                name: &s.relative,
+                windows_name: format!(r"\\.\mailslot\{}", s.relative.replace('/', r"\")),
+                message_count: count.and_then(|c| c.parse().ok()),
+                queued_bytes: bytes.and_then(|b| b.parse().ok()),
+            };
+            json_line(&line, &mut out);
         } else {
             out.extend_from_slice(
                 format!(
@@ -176,6 +200,9 @@ fn print(bytes: &[u8]) -> Result<(), Failure> {
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::Other(format!("writing to stdout: {e}"))),
+        Err(e) => Err(Failure::Other(format!(
+            "writing to stdout: {}",
+            mailslotfs::cli::error_text(&e)
+        ))),
     }
 }

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -17,12 +16,12 @@ pub fn run(mount: &Path, args: &ListenArgs) -> Result<(), Failure> {
     let mut server = create(&slot, args.mode)?;
 
     if let Some(size) = args.max_message_size {
-        xattr::fset(server.as_fd(), xattr::MAX_MESSAGE_SIZE, &size.to_string())
+        xattr::fset(&server, xattr::MAX_MESSAGE_SIZE, &size.to_string())
             .map_err(|e| setting_failed(&slot, "the maximum message size", &e))?;
     }
     if let Some(timeout) = args.timeout {
         let value = mailslotfs::core::xattr::format_timeout(timeout);
-        xattr::fset(server.as_fd(), xattr::READ_TIMEOUT_MS, &value)
+        xattr::fset(&server, xattr::READ_TIMEOUT_MS, &value)
             .map_err(|e| setting_failed(&slot, "the read timeout", &e))?;
     }
     // A buffer of the slot's maximum never meets EMSGSIZE.
@@ -56,7 +55,10 @@ pub fn run(mount: &Path, args: &ListenArgs) -> Result<(), Failure> {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(());
             }
-            return Err(Failure::Other(format!("writing to stdout: {e}")));
+            return Err(Failure::Other(format!(
+                "writing to stdout: {}",
+                mailslotfs::cli::error_text(&e)
+            )));
         }
     }
     Ok(())
@@ -109,23 +111,29 @@ fn create(slot: &Slot, mode: Option<u32>) -> Result<File, Failure> {
 
 fn setting_failed(slot: &Slot, what: &str, e: &io::Error) -> Failure {
     match e.raw_os_error() {
-        Some(libc::EINVAL) => Failure::Usage(format!("{slot}: the mount refuses {what}: {e}")),
+        Some(libc::EINVAL) => Failure::Usage(format!("{slot}: the mount refuses {what}")),
         _ => Failure::io(&format!("setting {what} of {slot}"), e),
     }
 }
 
 fn max_message_size(server: &File, slot: &Slot) -> Result<usize, Failure> {
-    let value = xattr::fget(server.as_fd(), xattr::MAX_MESSAGE_SIZE)
+    let value = xattr::fget(server, xattr::MAX_MESSAGE_SIZE)
         .map_err(|e| Failure::io(&format!("reading the maximum message size of {slot}"), &e))?;
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| Failure::Other(format!("{slot}: unexpected max_message_size {value:?}")))
+    match value.parse::<usize>() {
+        // "Any size": start small; EMSGSIZE and next_message_size grow it.
+        Ok(0) => Ok(ANY_SIZE_BUFFER),
+        Ok(n) => Ok(n),
+        Err(_) => Err(Failure::Other(format!(
+            "{slot}: unexpected max_message_size '{value}'"
+        ))),
+    }
 }
 
+/// The first read buffer of a slot that takes any size.
+const ANY_SIZE_BUFFER: usize = 64 << 10;
+
 fn next_message_size(server: &File) -> usize {
-    xattr::fget(server.as_fd(), xattr::NEXT_MESSAGE_SIZE)
+    xattr::fget(server, xattr::NEXT_MESSAGE_SIZE)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)

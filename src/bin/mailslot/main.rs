@@ -187,10 +187,10 @@ fn parse_timeout(s: &str) -> Result<mailslotfs::cli::Timeout, String> {
 
 fn parse_mode(s: &str) -> Result<u32, String> {
     let mode = u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .map_err(|_| format!("{s:?} is not an octal mode such as 622"))?;
+        .map_err(|_| format!("'{s}' is not an octal mode such as 622"))?;
     if mode > 0o777 {
         return Err(format!(
-            "{s:?}: a slot's mode has permission bits only (at most 777)"
+            "'{s}': a slot's mode has permission bits only (at most 777)"
         ));
     }
     Ok(mode)

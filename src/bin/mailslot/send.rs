@@ -35,9 +35,12 @@ pub fn run(mount: &Path, args: &SendArgs) -> Result<(), Failure> {
         let mut record = Vec::new();
         loop {
             record.clear();
-            let n = input
-                .read_until(delimiter, &mut record)
-                .map_err(|e| Failure::Other(format!("reading stdin: {e}")))?;
+            let n = input.read_until(delimiter, &mut record).map_err(|e| {
+                Failure::Other(format!(
+                    "reading stdin: {}",
+                    mailslotfs::cli::error_text(&e)
+                ))
+            })?;
             if n == 0 {
                 return Ok(());
             }
@@ -48,9 +51,12 @@ pub fn run(mount: &Path, args: &SendArgs) -> Result<(), Failure> {
         }
     }
     let mut message = Vec::new();
-    input
-        .read_to_end(&mut message)
-        .map_err(|e| Failure::Other(format!("reading stdin: {e}")))?;
+    input.read_to_end(&mut message).map_err(|e| {
+        Failure::Other(format!(
+            "reading stdin: {}",
+            mailslotfs::cli::error_text(&e)
+        ))
+    })?;
     if message.is_empty() {
         return Err(Failure::Usage(
             "nothing to send: stdin was empty (give messages as arguments, or pipe one in)".into(),
@@ -91,9 +97,11 @@ fn write(client: &mut File, slot: &Slot, message: &[u8]) -> Result<(), Failure> 
         Some(libc::EMSGSIZE) => Failure::TooLarge(format!(
             "{slot}: a message of {} bytes is larger than the slot accepts{}",
             message.len(),
-            crate::xattr::get(&slot.path, crate::xattr::MAX_MESSAGE_SIZE)
-                .map(|max| format!(" (at most {max})"))
-                .unwrap_or_default()
+            match crate::xattr::get(&slot.path, crate::xattr::MAX_MESSAGE_SIZE).as_deref() {
+                Ok("0") => " (it takes any size the mount carries whole)".to_string(),
+                Ok(max) => format!(" (at most {max})"),
+                Err(_) => String::new(),
+            }
         )),
         Some(libc::ENOSPC) => Failure::QueueFull(format!(
             "{slot}: queue full: the slot (or the whole mount) holds as much as it may; \

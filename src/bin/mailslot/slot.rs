@@ -22,7 +22,7 @@ impl Slot {
     pub fn parse(mount: &Path, name: &str) -> Result<Slot, Failure> {
         let relative = relative_name(mount, name)?;
         if relative.is_empty() {
-            return Err(Failure::Usage(format!("{name:?} names no slot")));
+            return Err(Failure::Usage(format!("'{name}' names no slot")));
         }
         Ok(Slot {
             path: mount.join(&relative),
@@ -100,7 +100,7 @@ fn relative_name(mount: &Path, name: &str) -> Result<String, Failure> {
             ""
         } else {
             return Err(Failure::Usage(format!(
-                "{name:?}: only slots on this machine (\\\\.\\mailslot\\...) can be named"
+                "'{name}': only slots on this machine (\\\\.\\mailslot\\...) can be named"
             )));
         }
     } else if unified.starts_with('/') {
@@ -108,7 +108,7 @@ fn relative_name(mount: &Path, name: &str) -> Result<String, Failure> {
             Ok(below) => below.to_str().unwrap_or_default(),
             Err(_) => {
                 return Err(Failure::Usage(format!(
-                    "{name:?} is not below the mount point {}; give the name without it, \
+                    "'{name}' is not below the mount point {}; give the name without it, \
                      or the mount point with --mount",
                     mount.display()
                 )));
@@ -121,7 +121,7 @@ fn relative_name(mount: &Path, name: &str) -> Result<String, Failure> {
     for part in rest.split('/').filter(|p| !p.is_empty()) {
         if part == "." || part == ".." {
             return Err(Failure::Usage(format!(
-                "{name:?}: `.` and `..` are not slot names"
+                "'{name}': `.` and `..` are not slot names"
             )));
         }
         parts.push(part);

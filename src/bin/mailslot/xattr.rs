@@ -1,10 +1,10 @@
 //! GetMailslotInfo and SetMailslotInfo are extended attributes on the slot.
 
-use std::ffi::CString;
+use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use ::xattr::FileExt;
 
 pub const MAX_MESSAGE_SIZE: &str = "user.mailslot.max_message_size";
 pub const NEXT_MESSAGE_SIZE: &str = "user.mailslot.next_message_size";
@@ -26,66 +26,21 @@ pub fn short(attr: &str) -> &str {
     attr.trim_start_matches("user.mailslot.")
 }
 
-fn c(s: &[u8]) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-/// Values are short decimal ASCII; 64 bytes hold any of them.
-fn decode(buf: &[u8], n: isize) -> io::Result<String> {
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(String::from_utf8_lossy(&buf[..n as usize])
-        .trim()
-        .to_string())
+/// Values are short decimal ASCII. An attribute the slot does not have is
+/// ENODATA, as getxattr(2) reports it.
+fn decode(value: io::Result<Option<Vec<u8>>>) -> io::Result<String> {
+    let bytes = value?.ok_or_else(|| io::Error::from_raw_os_error(libc::ENODATA))?;
+    Ok(String::from_utf8_lossy(&bytes).trim().to_string())
 }
 
 pub fn get(path: &Path, attr: &str) -> io::Result<String> {
-    let path = c(path.as_os_str().as_bytes())?;
-    let name = c(attr.as_bytes())?;
-    let mut buf = [0u8; 64];
-    // SAFETY: both strings are NUL-terminated and buf is writable for its length.
-    let n = unsafe {
-        libc::getxattr(
-            path.as_ptr(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    decode(&buf, n)
+    decode(::xattr::get(path, attr))
 }
 
-pub fn fget(fd: BorrowedFd<'_>, attr: &str) -> io::Result<String> {
-    let name = c(attr.as_bytes())?;
-    let mut buf = [0u8; 64];
-    // SAFETY: the name is NUL-terminated and buf is writable for its length.
-    let n = unsafe {
-        libc::fgetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    decode(&buf, n)
+pub fn fget(file: &File, attr: &str) -> io::Result<String> {
+    decode(file.get_xattr(attr))
 }
 
-pub fn fset(fd: BorrowedFd<'_>, attr: &str, value: &str) -> io::Result<()> {
-    let name = c(attr.as_bytes())?;
-    // SAFETY: the name is NUL-terminated and value is readable for its length.
-    let r = unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+pub fn fset(file: &File, attr: &str, value: &str) -> io::Result<()> {
+    file.set_xattr(attr, value.as_bytes())
 }
