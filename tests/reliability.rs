@@ -37,6 +37,9 @@ mod permissions;
 #[path = "reliability/waiting.rs"]
 mod waiting;
 
+#[path = "reliability/side_doors.rs"]
+mod side_doors;
+
 #[path = "reliability/corpus.rs"]
 mod corpus;
 
