@@ -162,17 +162,23 @@ pub fn xattr_values(data: &[u8]) {
 /// body. Whatever the bytes, nothing panics, every reply is a whole reply
 /// (its header's length is its length), and no request is answered twice.
 pub fn fuse_requests(data: &[u8]) {
-    let mut requests = vec![request(abi::op::INIT, 1, 1, &init_body())];
+    let offer = abi::InitIn {
+        major: abi::MAJOR,
+        minor: abi::MINOR,
+        max_readahead: 0,
+        flags: u32::MAX,
+    };
+    let mut requests = vec![abi::InHeader::request(abi::op::INIT, 1, 1, &offer.encode())];
     for (i, piece) in data.split(|&b| b == 0xFE).take(64).enumerate() {
         let Some((&opcode, rest)) = piece.split_first() else {
             continue;
         };
         let (node, body) = rest.split_first().unwrap_or((&1, &[]));
         let unique = 2 * (i as u64 + 2);
-        requests.push(request(
+        requests.push(abi::InHeader::request(
             u32::from(opcode % 54),
-            u64::from(node % 8),
             unique,
+            u64::from(node % 8),
             body,
         ));
     }
@@ -196,30 +202,6 @@ pub fn fuse_requests(data: &[u8]) {
             assert!(answered.insert(unique), "request {unique} answered twice");
         }
     }
-}
-
-fn request(opcode: u32, node: u64, unique: u64, body: &[u8]) -> Vec<u8> {
-    let mut out = abi::Out::default();
-    out.u32((abi::IN_HEADER_LEN + body.len()) as u32)
-        .u32(opcode)
-        .u64(unique)
-        .u64(node)
-        .u32(0)
-        .u32(0)
-        .u32(1)
-        .u32(0);
-    out.bytes.extend_from_slice(body);
-    out.bytes
-}
-
-fn init_body() -> Vec<u8> {
-    let mut out = abi::Out::default();
-    out.u32(abi::MAJOR)
-        .u32(abi::MINOR)
-        .u32(0)
-        .u32(u32::MAX)
-        .zeros(48);
-    out.bytes
 }
 
 /// A file name as the kernel hands it to the daemon: a slot or directory

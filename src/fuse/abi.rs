@@ -196,6 +196,22 @@ impl InHeader {
         a.skip(4)?;
         Some(h)
     }
+
+    /// A whole request as the kernel would write it, with `len` set for
+    /// `body`: for driving a session without a kernel (tests, fuzzing).
+    pub fn request(opcode: u32, unique: u64, nodeid: u64, body: &[u8]) -> Vec<u8> {
+        let mut out = Out::with_capacity(IN_HEADER_LEN + body.len());
+        out.u32((IN_HEADER_LEN + body.len()) as u32)
+            .u32(opcode)
+            .u64(unique)
+            .u64(nodeid)
+            .u32(0)
+            .u32(0)
+            .u32(1)
+            .u32(0);
+        out.bytes.extend_from_slice(body);
+        out.bytes
+    }
 }
 
 /// Appends native-endian fields to a reply body.
@@ -365,6 +381,17 @@ pub struct InitIn {
 }
 
 impl InitIn {
+    /// The body of a FUSE_INIT offering this (for tests and fuzzing).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Out::with_capacity(64);
+        out.u32(self.major)
+            .u32(self.minor)
+            .u32(self.max_readahead)
+            .u32(self.flags)
+            .zeros(48);
+        out.bytes
+    }
+
     pub fn parse(args: &mut Args) -> Option<InitIn> {
         Some(InitIn {
             major: args.u32()?,

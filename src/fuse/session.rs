@@ -451,23 +451,17 @@ mod tests {
     }
 
     fn request(opcode: u32, unique: u64, body: &[u8]) -> Vec<u8> {
-        let mut out = abi::Out::default();
-        out.u32((abi::IN_HEADER_LEN + body.len()) as u32)
-            .u32(opcode)
-            .u64(unique)
-            .u64(1)
-            .u32(0)
-            .u32(0)
-            .u32(0)
-            .u32(0);
-        out.bytes.extend_from_slice(body);
-        out.bytes
+        InHeader::request(opcode, unique, 1, body)
     }
 
     fn init() -> Vec<u8> {
-        let mut body = abi::Out::default();
-        body.u32(abi::MAJOR).u32(abi::MINOR).u32(0).u32(0).zeros(48);
-        request(abi::op::INIT, 1, &body.bytes)
+        let offer = InitIn {
+            major: abi::MAJOR,
+            minor: abi::MINOR,
+            max_readahead: 0,
+            flags: 0,
+        };
+        request(abi::op::INIT, 1, &offer.encode())
     }
 
     fn interrupt(unique: u64, target: u64) -> Vec<u8> {
@@ -541,11 +535,15 @@ mod tests {
 
     #[test]
     fn a_newer_kernel_is_asked_to_speak_our_major_version() {
-        let mut body = abi::Out::default();
-        body.u32(8).u32(0).u32(0).u32(0).zeros(48);
+        let offer = InitIn {
+            major: 8,
+            minor: 0,
+            max_readahead: 0,
+            flags: 0,
+        };
         let sent = play(
             Parking::default(),
-            vec![request(abi::op::INIT, 1, &body.bytes)],
+            vec![request(abi::op::INIT, 1, &offer.encode())],
         );
         assert_eq!(sent, vec![(1, 0)]);
     }
