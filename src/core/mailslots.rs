@@ -913,7 +913,9 @@ impl Mailslots {
         if cookie < 2 && add(node.parent, 2, Kind::Directory, OsStr::new("..")) {
             return Ok(());
         }
-        for (c, e) in entries.by_cookie.range(cookie.max(2) + 1..) {
+        // The cookie comes from the caller (seekdir sets any offset).
+        let after = (std::ops::Bound::Excluded(cookie.max(2)), std::ops::Bound::Unbounded);
+        for (c, e) in entries.by_cookie.range(after) {
             if add(e.ino, *c, e.kind, &e.name) {
                 break;
             }

@@ -498,3 +498,18 @@ fn every_message_remembers_its_sender() {
     m.release(s);
     assert_eq!(m.network_origins(), 0);
 }
+
+#[test]
+fn a_directory_read_from_any_offset_ends() {
+    let m = fs();
+    server(&m, "one");
+    for cookie in [u64::MAX, u64::MAX - 1, 1 << 40] {
+        let mut seen = 0;
+        m.readdir(ROOT, cookie, |_, _, _, _| {
+            seen += 1;
+            false
+        })
+        .unwrap();
+        assert_eq!(seen, 0, "offset {cookie}");
+    }
+}
