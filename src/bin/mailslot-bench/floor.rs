@@ -508,3 +508,21 @@ fn serve(mnt: &std::path::Path, kind: FloorKind) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_names_parse_back() {
+        for kind in FloorKind::all(4) {
+            assert_eq!(FloorKind::parse(&kind.name()), Some(kind));
+        }
+        assert_eq!(
+            FloorKind::all(1).len(),
+            2,
+            "one CPU: no multi-threaded floors"
+        );
+        assert_eq!(FloorKind::parse("fuse-1"), None);
+    }
+}

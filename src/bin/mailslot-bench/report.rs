@@ -1359,3 +1359,49 @@ pub fn write_files(r: &Report, out: &Path) -> Result<()> {
     std::fs::write(out.join("table.txt"), table(r))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::floor::Library;
+
+    fn flow(rate: f64) -> Flow {
+        Flow {
+            messages: rate as u64,
+            size: 64,
+            seconds: 1.0,
+            full_waits: 0,
+            verified: None,
+            server_cpu_ns: None,
+        }
+    }
+
+    #[test]
+    fn each_workload_is_held_against_its_best_floor_by_median() {
+        let one = FloorKind {
+            library: Library::Fuser,
+            threads: 1,
+        };
+        let two = FloorKind {
+            library: Library::Session,
+            threads: 2,
+        };
+        // `two` has the single fastest run, `one` the better median.
+        let floors = BTreeMap::from([
+            (one, vec![flow(100.0), flow(110.0), flow(90.0)]),
+            (two, vec![flow(200.0), flow(80.0), flow(70.0)]),
+        ]);
+        let systems = BTreeMap::from([(System::Mailslotfs, vec![flow(90.0)])]);
+        let mut table = Vec::new();
+        let rows = with_best_floor("pairs", "pairs 64 B", 1, &systems, &floors, &mut table);
+        let ms = rows
+            .iter()
+            .find(|r| r.system == System::Mailslotfs)
+            .unwrap();
+        assert_eq!(ms.floor, Some(one));
+        assert!((ms.vs_floor.unwrap() - 0.9).abs() < 1e-9);
+        assert_eq!(table.iter().filter(|r| r.best).count(), 1);
+        let slow = table.iter().find(|r| r.floor == two).unwrap();
+        assert!((slow.vs_best - 0.8).abs() < 1e-9);
+    }
+}
