@@ -247,6 +247,7 @@ fn run(opts: &Options) -> Result<()> {
             .map(|&n| (n, work.join(format!("mailslotfs-threads-{n}"))))
             .collect(),
         memory: work.join("memory"),
+        waiting: work.join("waiting"),
         mqueue: work.join("mqueue"),
         unix: work.join("unix"),
         fifo: work.join("fifo"),
@@ -257,6 +258,7 @@ fn run(opts: &Options) -> Result<()> {
     for d in [
         &dirs.mailslot,
         &dirs.memory,
+        &dirs.waiting,
         &dirs.mqueue,
         &dirs.unix,
         &dirs.fifo,
@@ -458,6 +460,7 @@ struct Dirs {
     /// Mounts of the threads workload, by `--threads`.
     threads: BTreeMap<u16, PathBuf>,
     memory: PathBuf,
+    waiting: PathBuf,
     mqueue: PathBuf,
     unix: PathBuf,
     fifo: PathBuf,
@@ -628,7 +631,7 @@ impl Bench<'_> {
                 step += 1;
             }
             if plan.runs_workload(Workload::Waiting) {
-                let w = self.waiting()?;
+                let w = self.waiting(work)?;
                 eprintln!(
                     "{tag}: waiting {} readers: daemon CPU {:.3}% of a core, fds {} → {}, RSS {} → {} KiB",
                     w.readers,
@@ -950,15 +953,31 @@ impl Bench<'_> {
         Ok(l)
     }
 
-    /// Readers parked on empty slots of the mailslotfs mount, a group per
-    /// process: the daemon's descriptors and memory before and with them,
-    /// and its CPU while they all wait and nothing else happens.
-    fn waiting(&mut self) -> Result<WaitingSample> {
+    /// Readers parked on empty slots of a fresh mailslotfs daemon (default
+    /// settings, or the `--threads` given), a group per process: its
+    /// descriptors and memory before and with them, and its CPU while they
+    /// all wait and nothing else happens. Fresh, so that memory left free
+    /// by earlier workloads does not hide what the readers cost.
+    fn waiting(&mut self, work: &Path) -> Result<WaitingSample> {
+        let args: Vec<String> = self
+            .threads
+            .map(|n| vec!["--threads".to_owned(), n.to_string()])
+            .unwrap_or_default();
+        let daemon = Mounted::mailslotfs(
+            self.daemon,
+            &self.dirs.waiting,
+            &args,
+            &work.join("waiting.log"),
+        )?;
+        let measured = self.waiting_on(daemon.pid());
+        let stopped = daemon.stop();
+        let sample = measured?;
+        stopped?;
+        Ok(sample)
+    }
+
+    fn waiting_on(&mut self, pid: i32) -> Result<WaitingSample> {
         let plan = self.plan;
-        let pid = *self
-            .servers
-            .get(&Subject::Mailslotfs)
-            .ok_or("no mailslotfs daemon")?;
         let k = self.next();
         let prefix = format!("w{k}-");
         let settle = |ms| std::thread::sleep(Duration::from_millis(ms));
@@ -974,7 +993,7 @@ impl Bench<'_> {
             let count = left.min(per);
             groups.push(Worker::spawn(
                 &Role::Waiters {
-                    dir: self.dirs.mailslot.display().to_string(),
+                    dir: self.dirs.waiting.display().to_string(),
                     prefix: format!("{prefix}{i}-"),
                     count,
                 },
@@ -1009,7 +1028,7 @@ impl Bench<'_> {
         }
         let deadline = ending + plan.timeout;
         loop {
-            let left = std::fs::read_dir(&self.dirs.mailslot)?
+            let left = std::fs::read_dir(&self.dirs.waiting)?
                 .flatten()
                 .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
                 .count();

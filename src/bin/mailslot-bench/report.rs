@@ -1056,14 +1056,16 @@ pub fn table(r: &Report) -> String {
         let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "waiting: {} readers blocked on empty slots ({} reader processes), mailslotfs daemon",
+            "waiting: {} readers blocked on empty slots ({} reader processes), a fresh mailslotfs daemon",
             grouped(w.readers as f64),
             w.workers
         );
         let _ = writeln!(
             t,
-            "  CPU over {:.0} idle seconds: {:.3}% of one core",
-            w.idle_s, w.cpu_percent_of_core
+            "  CPU over {:.0} idle seconds: {:.3}% of one core ({:.1} ms)",
+            w.idle_s,
+            w.cpu_percent_of_core,
+            w.cpu_percent_of_core / 100.0 * w.idle_s * 1e3
         );
         let _ = writeln!(
             t,
