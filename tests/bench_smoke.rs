@@ -1,6 +1,7 @@
 //! The benchmark, run with --smoke against real mounts: it must finish,
-//! leave nothing mounted, and write results for all four systems. Timings
-//! are never checked; they depend on the machine.
+//! leave nothing mounted, and write results for all four systems, every
+//! floor and every workload. Timings are never checked; they depend on the
+//! machine.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
 }
 
 #[test]
-fn smoke_run_writes_json_and_svg_for_all_four_systems() {
+fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
     assert!(
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: the benchmark needs FUSE (modprobe fuse); this test does not skip"
@@ -127,6 +128,103 @@ fn smoke_run_writes_json_and_svg_for_all_four_systems() {
     );
     for row in rows.iter().filter(|r| r["system"] != "floor") {
         assert_eq!(row["verified"], true, "messages lost or reordered: {row}");
+    }
+
+    // Every floor measured in every workload, and each workload held
+    // against one of them, by name.
+    let floors: Vec<&str> = report["settings"]["floors"]
+        .as_array()
+        .expect("the floors measured")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(
+        floors.contains(&"fuser-1") && floors.contains(&"session-1"),
+        "single-threaded floors missing: {floors:?}"
+    );
+    let floor_rows = report["floors"].as_array().expect("floor rows");
+    for workload in ["pairs 1→1 64 B", "fan-in 16→1 64 B", "wake-up round trip"] {
+        for floor in &floors {
+            assert!(
+                floor_rows.iter().any(|r| r["workload"] == workload
+                    && r["floor"] == *floor
+                    && r["figure"].as_f64().is_some_and(f64::is_finite)),
+                "no {workload} figure for floor {floor}"
+            );
+        }
+        assert_eq!(
+            floor_rows
+                .iter()
+                .filter(|r| r["workload"] == workload && r["best"] == true)
+                .count(),
+            1,
+            "{workload} has not exactly one best floor"
+        );
+    }
+    for row in rows.iter().filter(|r| r["system"] == "floor") {
+        assert!(
+            row["floor"].as_str().is_some_and(|f| floors.contains(&f)),
+            "the floor row does not name its floor: {row}"
+        );
+    }
+
+    let threads = report["threads"].as_array().expect("threads rows");
+    for workload in ["pairs", "fan-in"] {
+        for n in [1, 2, 4] {
+            assert!(
+                threads.iter().any(|r| r["workload"] == workload
+                    && r["threads"] == n
+                    && r["msgs_per_s"].as_f64().is_some()
+                    && r["vs_floor"].as_f64().is_some()
+                    && r["verified"] == true),
+                "no {workload} result for mailslotfs --threads {n}"
+            );
+        }
+    }
+
+    let waiting = &report["waiting"];
+    assert!(
+        waiting["readers"].as_u64().is_some_and(|n| n > 0),
+        "no waiting readers: {waiting}"
+    );
+    for field in [
+        "cpu_percent_of_core",
+        "fds_per_reader",
+        "rss_bytes_per_reader",
+        "fds_before",
+        "fds_waiting",
+        "rss_before_kib",
+        "rss_waiting_kib",
+    ] {
+        assert!(
+            waiting[field].as_f64().is_some(),
+            "waiting: no {field}: {waiting}"
+        );
+    }
+
+    let interrupt = report["interrupt"].as_array().expect("interrupt rows");
+    for system in ["mailslotfs", "fifo", "mqueue"] {
+        assert!(
+            interrupt.iter().any(|r| r["system"] == system
+                && r["p50_us"].as_f64().is_some()
+                && r["p99_us"].as_f64().is_some()),
+            "no interrupt latency for {system}"
+        );
+    }
+    let targets = report["targets"].as_array().expect("targets");
+    for name in [
+        "pairs-64B",
+        "fan-in",
+        "wake-up",
+        "waiting-cpu",
+        "interrupt-p99",
+    ] {
+        assert!(
+            targets
+                .iter()
+                .any(|t| t["name"] == name && t["met"].is_boolean()),
+            "target {name} not judged"
+        );
     }
 
     let svg = std::fs::read_to_string(out.join("throughput.svg")).expect("throughput.svg written");

@@ -346,12 +346,12 @@ impl Mounted {
         Ok(m)
     }
 
-    /// The floor, served by this same binary in a child process.
-    pub fn floor(mountpoint: &Path, threads: usize) -> Result<Self> {
+    /// A floor, served by this same binary in a child process.
+    pub fn floor(mountpoint: &Path, kind: crate::floor::FloorKind) -> Result<Self> {
         let mut cmd = Command::new(std::env::current_exe()?);
         cmd.arg(crate::floor::SUBCOMMAND)
             .arg(mountpoint)
-            .arg(threads.to_string())
+            .arg(kind.name())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -371,8 +371,8 @@ impl Mounted {
                 _lines: Some(lines),
                 ..m
             }),
-            Ok(l) => Err(format!("floor: {l}").into()),
-            Err(_) => Err("the floor filesystem did not start".into()),
+            Ok(l) => Err(format!("floor {}: {l}", kind.name()).into()),
+            Err(_) => Err(format!("the floor filesystem {} did not start", kind.name()).into()),
         }
     }
 

@@ -1,8 +1,10 @@
 //! mailslot-bench: how fast mailslotfs moves messages, next to a FUSE floor
-//! (the least any FUSE filesystem can cost), POSIX message queues and
-//! AF_UNIX datagram sockets. One run mounts what it needs, measures every
-//! workload on every system (alternating them so drift hits all alike),
-//! prints a table and writes results.json, throughput.svg and table.txt.
+//! (the least any FUSE filesystem can cost: the best of several do-nothing
+//! filesystems), POSIX message queues and AF_UNIX datagram sockets; what
+//! readers waiting on empty slots cost the daemon; how fast a signal ends a
+//! waiting read. One run mounts what it needs, measures every workload on
+//! every system (alternating them so drift hits all alike), prints a table
+//! and writes results.json, throughput.svg and table.txt.
 //!
 //! See docs/performance.md for what is measured and the latest results.
 
@@ -20,9 +22,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use floor::FloorKind;
 use harness::{Mounted, Result, Worker};
-use report::{Flow, MemorySample, Raw, SlotPhases};
-use roles::{LatencySummary, Phase, Role, Timing};
+use report::{Flow, MemorySample, Raw, SlotPhases, WaitingSample};
+use roles::{Blocker, LatencySummary, Parked, Phase, Role, Timing};
 use systems::{System, Target};
 
 #[derive(Parser, Debug)]
@@ -45,9 +48,10 @@ struct Options {
     /// Where results.json, throughput.svg and table.txt go.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
-    /// FUSE threads for mailslotfs and the floor alike (mailslotfs --threads).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
-    threads: u16,
+    /// FUSE threads for mailslotfs (its --threads) and the multi-threaded
+    /// floors [default: mailslotfs's own default; the floors: one per CPU].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    threads: Option<u16>,
     /// The mailslotfs binary [default: the one next to this binary].
     #[arg(long)]
     daemon: Option<PathBuf>,
@@ -60,7 +64,13 @@ struct Options {
 enum Workload {
     Pairs,
     FanIn,
+    /// mailslotfs at 1, 2 and 4 threads: pairs at 64 B and fan-in.
+    Threads,
     Latency,
+    /// Signal to a waiting reader until its read returns EINTR.
+    Interrupt,
+    /// Many readers waiting on empty slots: the daemon's idle cost.
+    Waiting,
     Slots,
     Memory,
 }
@@ -74,6 +84,10 @@ struct Plan {
     latency_rounds: u32,
     slot_counts: Vec<usize>,
     memory_messages: u64,
+    interrupt_rounds: u32,
+    waiting_readers: usize,
+    waiting_per_process: usize,
+    waiting_idle: Duration,
     /// Longest any one step may take before it counts as hung.
     timeout: Duration,
     workloads: Vec<Workload>,
@@ -89,7 +103,10 @@ impl Plan {
             vec![
                 Workload::Pairs,
                 Workload::FanIn,
+                Workload::Threads,
                 Workload::Latency,
+                Workload::Interrupt,
+                Workload::Waiting,
                 Workload::Slots,
                 Workload::Memory,
             ]
@@ -107,6 +124,10 @@ impl Plan {
                 latency_rounds: 30,
                 slot_counts: vec![100],
                 memory_messages: 2_000,
+                interrupt_rounds: 20,
+                waiting_readers: 200,
+                waiting_per_process: 100,
+                waiting_idle: Duration::from_secs(1),
                 timeout: Duration::from_secs(60),
                 workloads,
             }
@@ -126,6 +147,10 @@ impl Plan {
                 latency_rounds: 2_000,
                 slot_counts: vec![1_000, 10_000],
                 memory_messages: 200_000,
+                interrupt_rounds: 500,
+                waiting_readers: 10_000,
+                waiting_per_process: 1_000,
+                waiting_idle: Duration::from_secs(10),
                 timeout: Duration::from_secs(300),
                 workloads,
             }
@@ -145,6 +170,10 @@ impl Plan {
                 latency_rounds: 10_000,
                 slot_counts: vec![1_000, 10_000, 100_000],
                 memory_messages: 1_000_000,
+                interrupt_rounds: 2_000,
+                waiting_readers: 10_000,
+                waiting_per_process: 1_000,
+                waiting_idle: Duration::from_secs(10),
                 timeout: Duration::from_secs(600),
                 workloads,
             }
@@ -176,6 +205,9 @@ fn main() -> ExitCode {
     }
 }
 
+/// mailslotfs `--threads` values of the threads workload.
+const THREAD_COUNTS: [u16; 3] = [1, 2, 4];
+
 fn run(opts: &Options) -> Result<()> {
     let plan = Plan::new(opts);
     if !Path::new("/dev/fuse").exists() {
@@ -195,14 +227,27 @@ fn run(opts: &Options) -> Result<()> {
         )
         .into());
     }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let floor_threads = opts
+        .threads
+        .unwrap_or_else(|| u16::try_from(cpus.clamp(1, 64)).unwrap_or(1));
+    let floor_kinds = FloorKind::all(floor_threads);
 
     let pid = std::process::id();
     let work = std::env::temp_dir().join(format!("mailslot-bench.{pid}"));
     let mq_prefix = format!("mailslot-bench.{pid}.");
     let dirs = Dirs {
         mailslot: work.join("mailslotfs"),
-        floor: work.join("floor"),
+        floors: floor_kinds
+            .iter()
+            .map(|&k| (k, work.join(format!("floor-{}", k.name()))))
+            .collect(),
+        threads: THREAD_COUNTS
+            .iter()
+            .map(|&n| (n, work.join(format!("mailslotfs-threads-{n}"))))
+            .collect(),
         memory: work.join("memory"),
+        waiting: work.join("waiting"),
         mqueue: work.join("mqueue"),
         unix: work.join("unix"),
         fifo: work.join("fifo"),
@@ -212,12 +257,16 @@ fn run(opts: &Options) -> Result<()> {
     harness::clean_up_on_signals()?;
     for d in [
         &dirs.mailslot,
-        &dirs.floor,
         &dirs.memory,
+        &dirs.waiting,
         &dirs.mqueue,
         &dirs.unix,
         &dirs.fifo,
-    ] {
+    ]
+    .into_iter()
+    .chain(dirs.floors.values())
+    .chain(dirs.threads.values())
+    {
         std::fs::create_dir_all(d)?;
     }
 
@@ -268,6 +317,13 @@ fn run(opts: &Options) -> Result<()> {
                 .join(", ")
         ));
     }
+    let mut waiting_per_process = plan.waiting_per_process;
+    if plan.runs_workload(Workload::Waiting) && (waiting_per_process as u64) + 256 > nofile {
+        waiting_per_process = nofile.saturating_sub(256).max(1) as usize;
+        notes.push(format!(
+            "waiting readers: {waiting_per_process} per process, as the open-file limit (RLIMIT_NOFILE) is {nofile}"
+        ));
+    }
 
     nix::mount::mount(
         Some("mqueue"),
@@ -284,34 +340,61 @@ fn run(opts: &Options) -> Result<()> {
     })?;
     harness::track_mount(&dirs.mqueue);
 
-    let threads = vec!["--threads".to_owned(), opts.threads.to_string()];
-    let mailslot = Mounted::mailslotfs(
-        &daemon,
-        &dirs.mailslot,
-        &threads,
-        &work.join("mailslotfs.log"),
-    )?;
-    let floor = Mounted::floor(&dirs.floor, usize::from(opts.threads))?;
+    // mailslotfs as users run it: its own default thread count, unless the
+    // benchmark was told one.
+    let threads_args: Vec<String> = opts
+        .threads
+        .map(|n| vec!["--threads".to_owned(), n.to_string()])
+        .unwrap_or_default();
+    let mut mounted = Vec::new();
+    let mut servers = BTreeMap::new();
+    let started_all = (|| -> Result<()> {
+        let m = Mounted::mailslotfs(
+            &daemon,
+            &dirs.mailslot,
+            &threads_args,
+            &work.join("mailslotfs.log"),
+        )?;
+        servers.insert(Subject::Mailslotfs, m.pid());
+        mounted.push(m);
+        for (&kind, dir) in &dirs.floors {
+            let m = Mounted::floor(dir, kind)?;
+            servers.insert(Subject::Floor(kind), m.pid());
+            mounted.push(m);
+        }
+        if plan.runs_workload(Workload::Threads) {
+            for (&n, dir) in &dirs.threads {
+                let m = Mounted::mailslotfs(
+                    &daemon,
+                    dir,
+                    &["--threads".to_owned(), n.to_string()],
+                    &work.join(format!("mailslotfs-threads-{n}.log")),
+                )?;
+                servers.insert(Subject::Threads(n), m.pid());
+                mounted.push(m);
+            }
+        }
+        Ok(())
+    })();
 
     let mut bench = Bench {
-        servers: BTreeMap::from([
-            (System::Mailslotfs, mailslot.pid()),
-            (System::Floor, floor.pid()),
-        ]),
+        servers,
+        floors: floor_kinds.clone(),
         mq_budget,
         notes,
         plan: &plan,
         dirs: &dirs,
         daemon: &daemon,
         threads: opts.threads,
+        waiting_per_process,
         mq_prefix,
         seq: 0,
         raw: Raw::default(),
     };
     let started = std::time::Instant::now();
     let load_start = report::loadavg();
-    let measured = bench.measure_all(&slot_counts, &work);
-    let stopped = [mailslot.stop(), floor.stop()];
+    let measured = started_all.and_then(|()| bench.measure_all(&slot_counts, &work));
+    let stopped: Vec<Result<()>> = mounted.into_iter().map(Mounted::stop).collect();
     measured?;
     for s in stopped {
         s?;
@@ -320,10 +403,21 @@ fn run(opts: &Options) -> Result<()> {
     harness::untrack_mount(&dirs.mqueue);
     eprintln!("measured in {:.0} s", started.elapsed().as_secs_f64());
 
+    let floor_list = floor_kinds
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ");
     let settings = report::Settings {
         mode: plan.mode.to_owned(),
         runs: plan.runs,
-        fuse_threads: opts.threads,
+        fuse_threads: match opts.threads {
+            None => format!("mailslotfs its default; floors {floor_list}"),
+            Some(n) => format!("mailslotfs {n}; floors {floor_list}"),
+        },
+        mailslotfs_threads: opts.threads,
+        floors: floor_kinds,
+        thread_counts: THREAD_COUNTS.to_vec(),
         pair_sizes: plan.pair_sizes.clone(),
         fan_in_writers: plan.fan_in_writers,
         fan_in_messages_per_writer: plan.fan_in_per_writer,
@@ -332,6 +426,10 @@ fn run(opts: &Options) -> Result<()> {
         slot_counts,
         memory_messages: plan.memory_messages,
         queue_bytes: systems::QUEUE_BYTES,
+        waiting_readers: plan.waiting_readers,
+        waiting_readers_per_process: waiting_per_process,
+        waiting_idle_s: plan.waiting_idle.as_secs_f64(),
+        interrupt_rounds: plan.interrupt_rounds,
     };
     let r = report::build(
         &bench.raw,
@@ -346,6 +444,7 @@ fn run(opts: &Options) -> Result<()> {
         opts.out.display()
     );
     let lost = r.throughput.iter().any(|t| t.verified == Some(false))
+        || r.threads.iter().any(|t| t.verified == Some(false))
         || r.memory
             .as_ref()
             .is_some_and(|m| m.runs.iter().any(|s| !s.verified));
@@ -357,97 +456,200 @@ fn run(opts: &Options) -> Result<()> {
 
 struct Dirs {
     mailslot: PathBuf,
-    floor: PathBuf,
+    floors: BTreeMap<FloorKind, PathBuf>,
+    /// Mounts of the threads workload, by `--threads`.
+    threads: BTreeMap<u16, PathBuf>,
     memory: PathBuf,
+    waiting: PathBuf,
     mqueue: PathBuf,
     unix: PathBuf,
     fifo: PathBuf,
 }
 
+/// What one step measures: a system, one of the floors, or mailslotfs at a
+/// given thread count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Subject {
+    /// mailslotfs with its default settings (or the `--threads` given).
+    Mailslotfs,
+    Floor(FloorKind),
+    Mqueue,
+    Unix,
+    /// mailslotfs started with `--threads N`, for the threads workload.
+    Threads(u16),
+}
+
+impl Subject {
+    fn system(self) -> System {
+        match self {
+            Subject::Mailslotfs | Subject::Threads(_) => System::Mailslotfs,
+            Subject::Floor(_) => System::Floor,
+            Subject::Mqueue => System::Mqueue,
+            Subject::Unix => System::Unix,
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Subject::Floor(k) => format!("floor {}", k.name()),
+            Subject::Threads(n) => format!("mailslotfs --threads {n}"),
+            s => s.system().name().to_owned(),
+        }
+    }
+}
+
 struct Bench<'a> {
-    /// Pids of the processes serving the FUSE systems.
-    servers: BTreeMap<System, i32>,
+    /// Pids of the processes serving the FUSE subjects.
+    servers: BTreeMap<Subject, i32>,
+    floors: Vec<FloorKind>,
     mq_budget: u64,
     /// What could not be measured here, and why.
     notes: Vec<String>,
     plan: &'a Plan,
     dirs: &'a Dirs,
     daemon: &'a Path,
-    threads: u16,
+    threads: Option<u16>,
+    waiting_per_process: usize,
     mq_prefix: String,
     seq: u64,
     raw: Raw,
 }
 
-/// The systems in the order run `run` visits them at step `step`: rotated,
-/// so that no system always goes first or last.
-fn order(run: usize, step: usize) -> [System; 4] {
-    let mut s = System::ALL;
-    s.rotate_left((run + step) % System::ALL.len());
-    s
+/// `items` rotated by `k`, so that no subject always goes first or last.
+fn rotated<T: Copy>(items: &[T], k: usize) -> Vec<T> {
+    let mut v = items.to_vec();
+    if !v.is_empty() {
+        let n = v.len();
+        v.rotate_left(k % n);
+    }
+    v
+}
+
+fn count_fds(pid: i32) -> Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
 }
 
 impl Bench<'_> {
+    /// Every system of the main workloads, every floor among them.
+    fn subjects(&self) -> Vec<Subject> {
+        let mut v = vec![Subject::Mailslotfs];
+        v.extend(self.floors.iter().map(|&k| Subject::Floor(k)));
+        v.extend([Subject::Mqueue, Subject::Unix]);
+        v
+    }
+
+    fn record(&mut self, size: Option<usize>, subject: Subject, flow: Flow) {
+        let raw = &mut self.raw;
+        match (size, subject) {
+            (Some(size), Subject::Floor(k)) => raw
+                .floor_pairs
+                .entry(size)
+                .or_default()
+                .entry(k)
+                .or_default()
+                .push(flow),
+            (Some(size), s) => raw
+                .pairs
+                .entry(size)
+                .or_default()
+                .entry(s.system())
+                .or_default()
+                .push(flow),
+            (None, Subject::Floor(k)) => raw.floor_fan_in.entry(k).or_default().push(flow),
+            (None, s) => raw.fan_in.entry(s.system()).or_default().push(flow),
+        }
+    }
+
     fn measure_all(&mut self, slot_counts: &[usize], work: &Path) -> Result<()> {
         let plan = self.plan;
+        let subjects = self.subjects();
         for run in 0..plan.runs {
             let tag = format!("run {}/{}", run + 1, plan.runs);
             let mut step = 0;
             if plan.runs_workload(Workload::Pairs) {
                 for &(size, count) in &plan.pair_sizes {
-                    for sys in order(run, step) {
-                        let target = self.target(sys, size);
-                        let flow = self.flow(target, 1, count)?;
+                    for subject in rotated(&subjects, run + step) {
+                        let target = self.target(subject, size);
+                        let flow = self.flow(subject, target, 1, count)?;
                         eprintln!(
-                            "{tag}: pairs {:>7} {:<11} {:>10} msg/s",
+                            "{tag}: pairs {:>7} {:<26} {:>10} msg/s",
                             report::size_label(size),
-                            sys.name(),
+                            subject.name(),
                             report::grouped(flow.rate())
                         );
-                        self.raw
-                            .pairs
-                            .entry(size)
-                            .or_default()
-                            .entry(sys)
-                            .or_default()
-                            .push(flow);
+                        self.record(Some(size), subject, flow);
                     }
                     step += 1;
                 }
             }
             if plan.runs_workload(Workload::FanIn) {
-                for sys in order(run, step) {
-                    let target = self.target(sys, FAN_IN_SIZE);
-                    let flow = self.flow(target, plan.fan_in_writers, plan.fan_in_per_writer)?;
+                for subject in rotated(&subjects, run + step) {
+                    let target = self.target(subject, FAN_IN_SIZE);
+                    let flow =
+                        self.flow(subject, target, plan.fan_in_writers, plan.fan_in_per_writer)?;
                     eprintln!(
-                        "{tag}: fan-in {}→1 {:<11} {:>10} msg/s",
+                        "{tag}: fan-in {}→1 {:<26} {:>10} msg/s",
                         plan.fan_in_writers,
-                        sys.name(),
+                        subject.name(),
                         report::grouped(flow.rate())
                     );
-                    self.raw.fan_in.entry(sys).or_default().push(flow);
+                    self.record(None, subject, flow);
                 }
                 step += 1;
             }
+            if plan.runs_workload(Workload::Threads) {
+                self.threads_step(&tag, run + step)?;
+                step += 2;
+            }
             if plan.runs_workload(Workload::Latency) {
-                for sys in order(run, step) {
-                    let l = self.latency(sys)?;
+                for subject in rotated(&subjects, run + step) {
+                    let l = self.latency(subject)?;
                     eprintln!(
-                        "{tag}: wake-up {:<11} p50 {:>7.1} µs  p99 {:>7.1} µs",
-                        sys.name(),
+                        "{tag}: wake-up {:<26} p50 {:>7.1} µs  p99 {:>7.1} µs",
+                        subject.name(),
                         l.p50_ns as f64 / 1e3,
                         l.p99_ns as f64 / 1e3
                     );
-                    self.raw.latency.entry(sys).or_default().push(l);
+                    match subject {
+                        Subject::Floor(k) => self.raw.floor_latency.entry(k).or_default().push(l),
+                        s => self.raw.latency.entry(s.system()).or_default().push(l),
+                    }
                 }
                 step += 1;
             }
+            if plan.runs_workload(Workload::Interrupt) {
+                for blocker in rotated(&Blocker::ALL, run + step) {
+                    let l = self.interrupt(blocker)?;
+                    eprintln!(
+                        "{tag}: interrupt {:<11} p50 {:>7.1} µs  p99 {:>7.1} µs",
+                        blocker.name(),
+                        l.p50_ns as f64 / 1e3,
+                        l.p99_ns as f64 / 1e3
+                    );
+                    self.raw.interrupt.entry(blocker).or_default().push(l);
+                }
+                step += 1;
+            }
+            if plan.runs_workload(Workload::Waiting) {
+                let w = self.waiting(work)?;
+                eprintln!(
+                    "{tag}: waiting {} readers: daemon CPU {:.3}% of a core, fds {} → {}, RSS {} → {} KiB",
+                    w.readers,
+                    w.cpu_percent(),
+                    w.fds_before,
+                    w.fds_waiting,
+                    w.rss_before / 1024,
+                    w.rss_waiting / 1024
+                );
+                self.raw.waiting.push(w);
+            }
             if plan.runs_workload(Workload::Slots) {
                 for &n in slot_counts {
-                    for sys in order(run, step) {
+                    for subject in rotated(&subjects, run + step) {
+                        let system = subject.system();
                         let need = n as u64
                             * (roles::SLOT_MESSAGE + systems::MQ_CHARGE_PER_MESSAGE) as u64;
-                        if sys == System::Mqueue && need > self.mq_budget {
+                        if system == System::Mqueue && need > self.mq_budget {
                             if run == 0 {
                                 self.notes.push(format!(
                                     "mqueue: {} queues need about {need} bytes of RLIMIT_MSGQUEUE, {} allowed; not measured",
@@ -457,23 +659,34 @@ impl Bench<'_> {
                             }
                             continue;
                         }
-                        let p = self.slots(sys, n)?;
+                        let p = self.slots(subject, n)?;
                         eprintln!(
-                            "{tag}: {n} slots {:<11} create {:.3} s, write {:.3} s, list {:.3} s, read {:.3} s, close {:.3} s",
-                            sys.name(),
+                            "{tag}: {n} slots {:<26} create {:.3} s, write {:.3} s, list {:.3} s, read {:.3} s, close {:.3} s",
+                            subject.name(),
                             p.create_s,
                             p.write_s,
                             p.list_s,
                             p.read_s,
                             p.close_s
                         );
-                        self.raw
-                            .slots
-                            .entry(n)
-                            .or_default()
-                            .entry(sys)
-                            .or_default()
-                            .push(p);
+                        match subject {
+                            Subject::Floor(k) => self
+                                .raw
+                                .floor_slots
+                                .entry(n)
+                                .or_default()
+                                .entry(k)
+                                .or_default()
+                                .push(p),
+                            s => self
+                                .raw
+                                .slots
+                                .entry(n)
+                                .or_default()
+                                .entry(s.system())
+                                .or_default()
+                                .push(p),
+                        }
                     }
                     step += 1;
                 }
@@ -493,24 +706,88 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// mailslotfs at each of [`THREAD_COUNTS`], alternating with the floors
+    /// so that each ratio comes from one stretch of time: pairs at 64 B,
+    /// then fan-in.
+    fn threads_step(&mut self, tag: &str, k: usize) -> Result<()> {
+        let plan = self.plan;
+        let pairs_count = plan
+            .pair_sizes
+            .iter()
+            .find(|p| p.0 == 64)
+            .map_or(plan.fan_in_per_writer, |p| p.1);
+        let mut subjects: Vec<Subject> =
+            THREAD_COUNTS.iter().map(|&n| Subject::Threads(n)).collect();
+        subjects.extend(self.floors.iter().map(|&f| Subject::Floor(f)));
+        for (i, (name, writers, per_writer)) in [
+            (report::THREADS_PAIRS, 1, pairs_count),
+            (
+                report::THREADS_FAN_IN,
+                plan.fan_in_writers,
+                plan.fan_in_per_writer,
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for subject in rotated(&subjects, k + i) {
+                let target = self.target(subject, 64);
+                let flow = self.flow(subject, target, writers, per_writer)?;
+                eprintln!(
+                    "{tag}: threads {name:<6} {:<26} {:>10} msg/s",
+                    subject.name(),
+                    report::grouped(flow.rate())
+                );
+                match subject {
+                    Subject::Threads(n) => self
+                        .raw
+                        .threads
+                        .entry(name)
+                        .or_default()
+                        .entry(n)
+                        .or_default()
+                        .push(flow),
+                    Subject::Floor(f) => self
+                        .raw
+                        .threads_floors
+                        .entry(name)
+                        .or_default()
+                        .entry(f)
+                        .or_default()
+                        .push(flow),
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn next(&mut self) -> u64 {
         self.seq += 1;
         self.seq
     }
 
-    fn target(&mut self, system: System, size: usize) -> Target {
+    fn target(&mut self, subject: Subject, size: usize) -> Target {
         let n = self.next();
-        let path = match system {
-            System::Mailslotfs => self
+        let path = match subject {
+            Subject::Mailslotfs => self
                 .dirs
                 .mailslot
                 .join(format!("p{n}"))
                 .display()
                 .to_string(),
-            System::Floor => self.dirs.floor.join(floor::FILE_NAME).display().to_string(),
-            System::Mqueue => format!("/{}p{n}", self.mq_prefix),
-            System::Unix => self.dirs.unix.join(format!("p{n}")).display().to_string(),
+            Subject::Threads(t) => self.dirs.threads[&t]
+                .join(format!("p{n}"))
+                .display()
+                .to_string(),
+            Subject::Floor(k) => self.dirs.floors[&k]
+                .join(floor::FILE_NAME)
+                .display()
+                .to_string(),
+            Subject::Mqueue => format!("/{}p{n}", self.mq_prefix),
+            Subject::Unix => self.dirs.unix.join(format!("p{n}")).display().to_string(),
         };
+        let system = subject.system();
         let depth = match system {
             System::Mqueue => systems::mq_depth_for(size, self.mq_budget),
             _ => systems::depth_for(size),
@@ -525,7 +802,13 @@ impl Bench<'_> {
 
     /// `writers` processes each send `per_writer` messages to one reader
     /// process. Timed from the first send to the last receive.
-    fn flow(&mut self, target: Target, writers: u32, per_writer: u64) -> Result<Flow> {
+    fn flow(
+        &mut self,
+        subject: Subject,
+        target: Target,
+        writers: u32,
+        per_writer: u64,
+    ) -> Result<Flow> {
         let timeout = self.plan.timeout;
         let verify = target.system != System::Floor;
         let mut reader = Worker::spawn(
@@ -552,7 +835,7 @@ impl Bench<'_> {
         for w in &ws {
             w.ready()?;
         }
-        let server = self.servers.get(&target.system).copied();
+        let server = self.servers.get(&subject).copied();
         let cpu_before = server.and_then(harness::cpu_ns);
         reader.send("go")?;
         for w in &mut ws {
@@ -595,11 +878,11 @@ impl Bench<'_> {
         })
     }
 
-    fn latency(&mut self, system: System) -> Result<LatencySummary> {
+    fn latency(&mut self, subject: Subject) -> Result<LatencySummary> {
         let timeout = self.plan.timeout;
         let rounds = self.plan.latency_rounds;
-        let target = self.target(system, LATENCY_SIZE);
-        if system == System::Floor {
+        let target = self.target(subject, LATENCY_SIZE);
+        if target.system == System::Floor {
             let mut w = Worker::spawn(&Role::RoundTrip { target, rounds }, timeout)?;
             w.ready()?;
             w.send("go")?;
@@ -640,14 +923,151 @@ impl Bench<'_> {
         Ok(l)
     }
 
-    fn slots(&mut self, system: System, n: usize) -> Result<SlotPhases> {
+    /// A reader blocked on an empty `blocker`, signalled `rounds` times.
+    fn interrupt(&mut self, blocker: Blocker) -> Result<LatencySummary> {
+        let n = self.next();
+        let path = match blocker {
+            Blocker::Mailslotfs => self.dirs.mailslot.join(format!("i{n}")),
+            Blocker::Fifo => {
+                let p = self.dirs.fifo.join(format!("i{n}"));
+                nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+                p
+            }
+            Blocker::Mqueue => PathBuf::from(format!("/{}i{n}", self.mq_prefix)),
+        };
+        let mut w = Worker::spawn(
+            &Role::Interrupt {
+                blocker,
+                path: path.display().to_string(),
+                rounds: self.plan.interrupt_rounds,
+            },
+            self.plan.timeout,
+        )?;
+        w.ready()?;
+        w.send("go")?;
+        let l: LatencySummary = w.result()?;
+        w.finish()?;
+        if blocker == Blocker::Fifo {
+            std::fs::remove_file(&path)?;
+        }
+        Ok(l)
+    }
+
+    /// Readers parked on empty slots of a fresh mailslotfs daemon (default
+    /// settings, or the `--threads` given), a group per process: its
+    /// descriptors and memory before and with them, and its CPU while they
+    /// all wait and nothing else happens. Fresh, so that memory left free
+    /// by earlier workloads does not hide what the readers cost.
+    fn waiting(&mut self, work: &Path) -> Result<WaitingSample> {
+        let args: Vec<String> = self
+            .threads
+            .map(|n| vec!["--threads".to_owned(), n.to_string()])
+            .unwrap_or_default();
+        let daemon = Mounted::mailslotfs(
+            self.daemon,
+            &self.dirs.waiting,
+            &args,
+            &work.join("waiting.log"),
+        )?;
+        let measured = self.waiting_on(daemon.pid());
+        let stopped = daemon.stop();
+        let sample = measured?;
+        stopped?;
+        Ok(sample)
+    }
+
+    fn waiting_on(&mut self, pid: i32) -> Result<WaitingSample> {
+        let plan = self.plan;
+        let k = self.next();
+        let prefix = format!("w{k}-");
+        let settle = |ms| std::thread::sleep(Duration::from_millis(ms));
+        settle(300);
+        let fds_before = count_fds(pid)?;
+        let rss_before = harness::rss_bytes(pid)?;
+        let per = self.waiting_per_process.max(1);
+        let started = std::time::Instant::now();
+        let mut groups = Vec::new();
+        let mut left = plan.waiting_readers;
+        let mut i = 0;
+        while left > 0 {
+            let count = left.min(per);
+            groups.push(Worker::spawn(
+                &Role::Waiters {
+                    dir: self.dirs.waiting.display().to_string(),
+                    prefix: format!("{prefix}{i}-"),
+                    count,
+                },
+                plan.timeout,
+            )?);
+            left -= count;
+            i += 1;
+        }
+        let mut readers = 0;
+        for g in &groups {
+            g.ready()?;
+            let p: Parked = g.result()?;
+            readers += p.readers;
+        }
+        let park_s = started.elapsed().as_secs_f64();
+        // The last getxattr calls and thread starts die down first.
+        settle(1_000);
+        let fds_waiting = count_fds(pid)?;
+        let rss_waiting = harness::rss_bytes(pid)?;
+        let cpu_before = harness::cpu_ns(pid).ok_or("cannot read the daemon's CPU time")?;
+        let idle_started = std::time::Instant::now();
+        std::thread::sleep(plan.waiting_idle);
+        let cpu_after = harness::cpu_ns(pid).ok_or("cannot read the daemon's CPU time")?;
+        let idle_s = idle_started.elapsed().as_secs_f64();
+        let workers = groups.len() as u32;
+        let ending = std::time::Instant::now();
+        for g in &mut groups {
+            g.send("end")?;
+        }
+        for g in groups {
+            g.finish()?;
+        }
+        let deadline = ending + plan.timeout;
+        loop {
+            let left = std::fs::read_dir(&self.dirs.waiting)?
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .count();
+            if left == 0 {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("{left} slots of ended waiting readers remain").into());
+            }
+            settle(5);
+        }
+        let end_s = ending.elapsed().as_secs_f64();
+        settle(300);
+        Ok(WaitingSample {
+            readers,
+            workers,
+            park_s,
+            idle_s,
+            daemon_cpu_ns: cpu_after.saturating_sub(cpu_before),
+            fds_before,
+            fds_waiting,
+            rss_before,
+            rss_waiting,
+            end_s,
+            fds_after: count_fds(pid)?,
+            rss_after: harness::rss_bytes(pid)?,
+        })
+    }
+
+    fn slots(&mut self, subject: Subject, n: usize) -> Result<SlotPhases> {
         let timeout = self.plan.timeout;
         let k = self.next();
-        let (dir, prefix) = match system {
-            System::Mailslotfs => (self.dirs.mailslot.clone(), format!("s{k}-")),
-            System::Floor => (self.dirs.floor.clone(), String::new()),
-            System::Mqueue => (self.dirs.mqueue.clone(), format!("{}s{k}-", self.mq_prefix)),
-            System::Unix => {
+        let system = subject.system();
+        let (dir, prefix) = match subject {
+            Subject::Mailslotfs => (self.dirs.mailslot.clone(), format!("s{k}-")),
+            Subject::Threads(t) => (self.dirs.threads[&t].clone(), format!("s{k}-")),
+            Subject::Floor(f) => (self.dirs.floors[&f].clone(), String::new()),
+            Subject::Mqueue => (self.dirs.mqueue.clone(), format!("{}s{k}-", self.mq_prefix)),
+            Subject::Unix => {
                 let d = self.dirs.unix.join(format!("s{k}"));
                 std::fs::create_dir_all(&d)?;
                 (d, "s".to_owned())
@@ -714,14 +1134,15 @@ impl Bench<'_> {
         let count = self.plan.memory_messages;
         let need = count as usize * (MEMORY_SIZE + 4);
         let quota = (2 * need).max(64 << 20);
-        let args = vec![
-            "--threads".to_owned(),
-            self.threads.to_string(),
+        let mut args = vec![
             "--max-queued-bytes".to_owned(),
             quota.to_string(),
             "--max-total-bytes".to_owned(),
             quota.max(1 << 30).to_string(),
         ];
+        if let Some(n) = self.threads {
+            args.extend(["--threads".to_owned(), n.to_string()]);
+        }
         let daemon = Mounted::mailslotfs(
             self.daemon,
             &self.dirs.memory,

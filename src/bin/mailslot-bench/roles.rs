@@ -68,6 +68,48 @@ pub enum Role {
         prefix: String,
         n: usize,
     },
+    /// `count` threads, each the server of a slot of its own
+    /// (`{dir}/{prefix}{i}`) and blocked reading it; answers once the
+    /// daemon counts every one of them as waiting, and exits (ending them
+    /// all) when told.
+    Waiters {
+        dir: String,
+        prefix: String,
+        count: usize,
+    },
+    /// A thread blocked reading an empty `blocker`, hit by SIGUSR1 (handled,
+    /// no SA_RESTART) from another thread `rounds` times: the time from the
+    /// signal to its read returning EINTR.
+    Interrupt {
+        blocker: Blocker,
+        path: String,
+        rounds: u32,
+    },
+}
+
+/// What a reader waits on in the interrupt workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Blocker {
+    /// read() on a slot's server handle.
+    Mailslotfs,
+    /// read() on a FIFO opened for reading and writing, so it never sees
+    /// end of file.
+    Fifo,
+    /// mq_receive() on a POSIX queue.
+    Mqueue,
+}
+
+impl Blocker {
+    pub const ALL: [Blocker; 3] = [Blocker::Mailslotfs, Blocker::Fifo, Blocker::Mqueue];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Blocker::Mailslotfs => "mailslotfs",
+            Blocker::Fifo => "fifo",
+            Blocker::Mqueue => "mqueue",
+        }
+    }
 }
 
 impl Role {
@@ -86,6 +128,8 @@ impl Role {
             Role::RoundTrip { target, .. } => format!("{} round trip", target.system.name()),
             Role::SlotsServer { system, .. } => format!("{} slots server", system.name()),
             Role::SlotsWriter { system, .. } => format!("{} slots writer", system.name()),
+            Role::Waiters { prefix, .. } => format!("waiting readers {prefix}"),
+            Role::Interrupt { blocker, .. } => format!("{} interrupted reader", blocker.name()),
         }
     }
 }
@@ -131,6 +175,14 @@ impl LatencySummary {
             max_ns: samples[n - 1],
         }
     }
+}
+
+/// What a group of waiting readers reports once all of them wait.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Parked {
+    pub readers: u64,
+    /// From the first slot created to the daemon counting the last reader.
+    pub seconds: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -352,7 +404,258 @@ fn run(role: Role) -> Result<()> {
                 entries: 0,
             })?;
         }
+        Role::Waiters { dir, prefix, count } => waiters(&mut control, &dir, &prefix, count)?,
+        Role::Interrupt {
+            blocker,
+            path,
+            rounds,
+        } => interrupted(&mut control, blocker, &path, rounds)?,
     }
+    Ok(())
+}
+
+/// A slot's `user.mailslot.waiting_readers`, or `None` if it cannot be read.
+pub fn waiting_readers(path: &str) -> Option<u64> {
+    let c = std::ffi::CString::new(path).ok()?;
+    let name = c"user.mailslot.waiting_readers";
+    let mut buf = [0u8; 32];
+    // SAFETY: valid C strings and a buffer of the length given.
+    let n = unsafe {
+        libc::getxattr(
+            c.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    std::str::from_utf8(&buf[..n as usize])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Stack of each waiting reader thread: it only calls read(), so the
+/// default 2 MiB would be address space spent on nothing.
+const WAITER_STACK: usize = 64 * 1024;
+
+fn waiters(control: &mut Control, dir: &str, prefix: &str, count: usize) -> Result<()> {
+    let started = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel::<std::result::Result<(), String>>();
+    let paths: Vec<String> = (0..count).map(|i| format!("{dir}/{prefix}{i}")).collect();
+    for path in &paths {
+        let tx = tx.clone();
+        let target = Target {
+            system: System::Mailslotfs,
+            path: path.clone(),
+            size: 64,
+            depth: 0,
+        };
+        std::thread::Builder::new()
+            .stack_size(WAITER_STACK)
+            .spawn(move || {
+                let mut reader = match Reader::create(&target) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("creating {}: {e}", target.path)));
+                        return;
+                    }
+                };
+                let _ = tx.send(Ok(()));
+                let mut buf = [0u8; 64];
+                // Nothing is ever sent: this read lasts until the process
+                // ends, or reports what ended it early.
+                let r = reader.recv(&mut buf);
+                let _ = tx.send(Err(format!(
+                    "a waiting read on {} returned {r:?}",
+                    target.path
+                )));
+            })?;
+    }
+    drop(tx);
+    for _ in 0..count {
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err("a reader thread ended before creating its slot".into()),
+        }
+    }
+    let mut pending: Vec<&String> = paths.iter().collect();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !pending.is_empty() {
+        pending.retain(|p| waiting_readers(p) != Some(1));
+        if let Ok(Err(e)) = rx.try_recv() {
+            return Err(e.into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} readers never counted as waiting", pending.len()).into());
+        }
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    say("ready");
+    answer(&Parked {
+        readers: count as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    })?;
+    let _ = control.next();
+    if let Ok(Err(e)) = rx.try_recv() {
+        return Err(e.into());
+    }
+    // Exiting ends every blocked reader the way a process's end does for
+    // users: each thread killed in its read, each server handle closed.
+    let _ = std::io::stdout().flush();
+    std::process::exit(0);
+}
+
+extern "C" fn on_signal(_: libc::c_int) {}
+
+/// The thread's state letter from /proc/self/task/TID/stat.
+fn task_state(stat: &File) -> Result<u8> {
+    let mut buf = [0u8; 512];
+    let n = stat.read_at(&mut buf, 0)?;
+    let text = &buf[..n];
+    text.iter()
+        .rposition(|&b| b == b')')
+        .and_then(|i| text.get(i + 2))
+        .copied()
+        .ok_or_else(|| "unreadable stat".into())
+}
+
+/// One blocking receive that returns the errno it failed with, without
+/// retrying on EINTR.
+fn blocking_receive(blocker: Blocker, fd: i32, mqd: libc::mqd_t, buf: &mut [u8]) -> i32 {
+    // SAFETY: buf is valid for its length; fd and mqd are open.
+    let n = unsafe {
+        match blocker {
+            Blocker::Mqueue => libc::mq_receive(
+                mqd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                std::ptr::null_mut(),
+            ),
+            _ => libc::read(fd, buf.as_mut_ptr().cast(), buf.len()),
+        }
+    };
+    if n < 0 {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn interrupted(control: &mut Control, blocker: Blocker, path: &str, rounds: u32) -> Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::thread::JoinHandleExt;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, mpsc};
+
+    // No SA_RESTART: the read must come back with EINTR, as it does for a
+    // program that handles signals itself.
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
+    unsafe { sigaction(Signal::SIGUSR1, &action) }?;
+
+    let size = 64;
+    let target = Target {
+        system: match blocker {
+            Blocker::Mqueue => System::Mqueue,
+            _ => System::Mailslotfs,
+        },
+        path: path.to_owned(),
+        size,
+        depth: 1,
+    };
+    let (reader, fifo) = match blocker {
+        Blocker::Fifo => (
+            None,
+            Some(OpenOptions::new().read(true).write(true).open(path)?),
+        ),
+        _ => (Some(Reader::create(&target)?), None),
+    };
+    let (fd, mqd) = match (&reader, &fifo) {
+        (Some(Reader::File(f)), _) | (_, Some(f)) => (f.as_raw_fd(), -1),
+        (Some(Reader::Mq { mqd, .. }), _) => (-1, *mqd),
+        _ => return Err("no receiving end".into()),
+    };
+
+    let (arm_tx, arm_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<std::result::Result<u64, String>>();
+    let reading = Arc::new(AtomicBool::new(false));
+    let flag = reading.clone();
+    let (tid_tx, tid_rx) = mpsc::channel::<i32>();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        let _ = tid_tx.send(unsafe { libc::gettid() });
+        let mut buf = vec![0u8; size];
+        while arm_rx.recv().is_ok() {
+            flag.store(true, Ordering::SeqCst);
+            let errno = blocking_receive(blocker, fd, mqd, &mut buf);
+            let t1 = now_ns();
+            flag.store(false, Ordering::SeqCst);
+            let r = if errno == libc::EINTR {
+                Ok(t1)
+            } else {
+                Err(format!(
+                    "the blocked receive ended with errno {errno}, not EINTR"
+                ))
+            };
+            if done_tx.send(r).is_err() {
+                break;
+            }
+        }
+    });
+    let tid = tid_rx.recv()?;
+    let stat = File::open(format!("/proc/self/task/{tid}/stat"))?;
+    let pthread = thread.as_pthread_t();
+    say("ready");
+    control.expect("go")?;
+    let mut samples = Vec::with_capacity(rounds as usize);
+    for _ in 0..rounds {
+        arm_tx.send(())?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Asleep after being armed means asleep in the receive; for a slot,
+        // the daemon must also count the read as waiting, so that the
+        // signal meets a read the daemon holds, not one still on its way.
+        loop {
+            let asleep = reading.load(Ordering::SeqCst)
+                && matches!(task_state(&stat)?, b'S' | b'D')
+                && (blocker != Blocker::Mailslotfs || waiting_readers(path) == Some(1));
+            if asleep {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("the reader never went to sleep in its receive".into());
+            }
+            std::thread::yield_now();
+        }
+        std::thread::sleep(SETTLE);
+        let t0 = now_ns();
+        // SAFETY: the thread is alive (it waits in its receive).
+        let rc = unsafe { libc::pthread_kill(pthread, libc::SIGUSR1) };
+        if rc != 0 {
+            return Err(format!("pthread_kill: errno {rc}").into());
+        }
+        match done_rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(t1)) => samples.push(t1.saturating_sub(t0)),
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err("the signalled receive did not return within 10 s".into()),
+        }
+    }
+    drop(arm_tx);
+    let _ = thread.join();
+    answer(&LatencySummary::of(samples))?;
+    drop(reader);
+    drop(fifo);
     Ok(())
 }
 
