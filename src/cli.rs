@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 
 use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
+pub use crate::net::service::DatagramLimit;
 
 /// The CPUs this process may run on, at most 4: beyond that, threads only
 /// wait their turn to read requests (see docs/interrupts.md).
@@ -64,7 +65,8 @@ pub struct Options {
     pub threads: u16,
 
     /// Mount options, comma-separated, as mount(8) passes them: allow_other,
-    /// max_message_size=N, read_timeout=T, max_queued_bytes=N, max_total_bytes=N, threads=N.
+    /// max_message_size=N, read_timeout=T, max_queued_bytes=N, max_total_bytes=N, threads=N,
+    /// and the network options (interface=, address=, ..., datagram_limit=).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 
@@ -119,6 +121,17 @@ pub struct Options {
         help_heading = "Network (off unless --interface or --address is given)"
     )]
     pub name_port: u16,
+
+    /// How large a write to another machine may be: `protocol` ([MS-MAIL]'s
+    /// limit; Samba's for the mailslots Samba serves) or `samba` (every
+    /// datagram within the 576 bytes Samba's nmbd reads).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "protocol",
+        help_heading = "Network (off unless --interface or --address is given)"
+    )]
+    pub datagram_limit: DatagramLimit,
 
     /// A computer name that resolves without a name query: NAME=IPV4 (repeatable).
     #[arg(long = "host", value_name = "NAME=IPV4", value_parser = parse_host, help_heading = "Network (off unless --interface or --address is given)")]
@@ -295,6 +308,13 @@ impl Options {
                 self.name_port = need()?.parse().map_err(|_| format!("{opt}: not a port"))?
             }
             "host" => self.hosts.push(parse_host(need()?)?),
+            "datagram_limit" => {
+                self.datagram_limit = match need()? {
+                    "protocol" => DatagramLimit::Protocol,
+                    "samba" => DatagramLimit::Samba,
+                    v => return Err(format!("datagram_limit={v}: `protocol` or `samba`")),
+                }
+            }
             "ro" => return Err("a mailslot mount cannot be read-only".into()),
             k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {}
             _ => return Err(format!("unknown mount option {opt:?}")),

@@ -181,7 +181,7 @@ fn serve(
             Ok(net) => {
                 core.set_remote_sender(net.clone());
                 let counters = net.clone();
-                core.set_root_attributes(move || counters.counters().snapshot());
+                core.set_root_attributes(move || counters.attributes());
                 Some(net)
             }
             Err(e) => {
