@@ -228,7 +228,10 @@ assert take(s) == b'hello over the wire'
             "missing {expected:?} in:\n{decode}"
         );
     }
-    assert!(capture.hex().contains("hello over the"), "payload on the wire");
+    assert!(
+        capture.hex().contains("hello over the"),
+        "payload on the wire"
+    );
 }
 
 fn datagram(to: &str, mailslot: &str, data: &[u8]) -> Vec<u8> {

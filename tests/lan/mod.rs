@@ -103,7 +103,17 @@ impl Lan {
             ip(&["netns", "add", &ns]);
             let port = format!("p{i}");
             ip(&[
-                "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns",
+                "-n",
+                &ns,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+                "netns",
                 &lan.switch,
             ]);
             ip(&[
@@ -262,10 +272,10 @@ impl Lan {
 
     /// Captures `filter` on host `i`'s `eth0` until [`Capture::stop`].
     pub fn capture(&mut self, i: usize, filter: &str) -> Capture {
-        let pcap = self
-            .dir
-            .path()
-            .join(format!("capture{}.pcap", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let pcap = self.dir.path().join(format!(
+            "capture{}.pcap",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut child = Command::new("ip")
             .args([
                 "netns",
