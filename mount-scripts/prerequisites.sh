@@ -14,8 +14,19 @@ install_prerequisites() {
     if [ ${#missing[@]} -gt 0 ]; then
         echo "== installing packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
+        # Packages with daemons (samba's nmbd and smbd) must not start them:
+        # the tests run their own nmbd inside a network namespace, and a
+        # system nmbd would broadcast on the machine's own network. Debian's
+        # maintainer scripts ask policy-rc.d first; 101 means "do not start".
+        local policy=/usr/sbin/policy-rc.d made_policy=
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+        fi
         apt-get update -qq
-        apt-get install -y -qq "${missing[@]}" >/dev/null
+        local status=0
+        apt-get install -y -qq "${missing[@]}" >/dev/null || status=$?
+        if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+        [ "$status" = 0 ] || return "$status"
     fi
     if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"

@@ -13,7 +13,9 @@ source mount-scripts/prerequisites.sh
 extra=()
 have node || extra+=(nodejs)            # the Node.js example
 [ -e /usr/include/stdio.h ] || extra+=(libc6-dev)   # the C example
-install_prerequisites fuse3 python3 attr iproute2 util-linux tshark "${extra[@]}"
+# samba and samba-common-bin: nmbd and nmblookup for tests/samba.rs (the
+# services are not started; the tests run nmbd in a namespace of their own).
+install_prerequisites fuse3 python3 attr iproute2 util-linux tshark samba samba-common-bin "${extra[@]}"
 if [ ! -e /dev/fuse ]; then
     echo "run-all.sh: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2
     exit 1
