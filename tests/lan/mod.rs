@@ -430,6 +430,14 @@ def write(p, data):
         finally: os.close(fd)
     except OSError as e:
         return errno.errorcode[e.errno]
+def write_sh(p, data):
+    """What the shell's > does: O_WRONLY|O_CREAT|O_TRUNC."""
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try: return os.write(fd, data)
+        finally: os.close(fd)
+    except OSError as e:
+        return errno.errorcode[e.errno]
 def count(fd_path):
     return int(os.getxattr(fd_path, 'user.mailslot.message_count'))
 "#;
@@ -444,7 +452,7 @@ pub fn py_as(uid: Option<u32>, script: &str, args: &[&Path]) -> String {
                 &format!("--reuid={uid}"),
                 &format!("--regid={uid}"),
                 "--clear-groups",
-                "python3",
+                system_python(),
             ]);
             c
         }
@@ -464,6 +472,16 @@ pub fn py_as(uid: Option<u32>, script: &str, args: &[&Path]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// A Python every user may run: a root user's own interpreter (pyenv in
+/// root's home, say) may be out of other users' reach.
+fn system_python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
 }
 
 pub fn py(script: &str, args: &[&Path]) -> String {
