@@ -372,14 +372,12 @@ fn listens_only_where_asked_and_only_for_its_own_names() {
         datagram(NetbiosName::new("HOST1", 0).unwrap(), b"outside"),
     )
     .unwrap();
-    let script = format!(
-        "import os, socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+    let script = "import os, socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
          s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)\n\
          d = open(os.path.join(sys.argv[1], '0'), 'rb').read()\n\
-         for to in ('198.18.1.1', '198.18.1.255'): s.sendto(d, (to, 138))"
-    );
+         for to in ('198.18.1.1', '198.18.1.255'): s.sendto(d, (to, 138))";
     run(Command::new("ip")
-        .args(["netns", "exec", &outside, "python3", "-c", &script])
+        .args(["netns", "exec", &outside, "python3", "-c", script])
         .arg(&dir));
 
     // From the segment: only this host's names are delivered.
