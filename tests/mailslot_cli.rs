@@ -763,9 +763,14 @@ fn exit_2_usage() {
         "stdin was empty",
     );
     assert_fails(
-        &run(&m, &["send", r"\\server\mailslot\u", "hi"]),
+        &run(&m, &["listen", r"\\server\mailslot\u"]),
         2,
-        "only slots on this machine",
+        "only `mailslot send` reaches them",
+    );
+    assert_fails(
+        &run(&m, &["send", r"\\server\pipe\u", "hi"]),
+        2,
+        "is not a mailslot name",
     );
     assert_fails(&run(&m, &["send", "a/../u", "hi"]), 2, "not slot names");
     assert_fails(&run(&m, &["send", "/elsewhere/u", "hi"]), 2, "not below");
