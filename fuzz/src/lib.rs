@@ -335,7 +335,10 @@ pub fn windows_names(data: &[u8]) {
         Ok(name) => name,
         Err(e) => {
             // A component over 255 bytes is too long; anything else is no name.
-            return assert!(matches!(e, Error::InvalidName | Error::NameTooLong), "{e:?}");
+            return assert!(
+                matches!(e, Error::InvalidName | Error::NameTooLong),
+                "{e:?}"
+            );
         }
     };
     let spelling = name.spelling();
