@@ -441,6 +441,14 @@ mod tests {
         );
         let o = parse(&["-o", "workgroup=CORP,dgram_port=1138,netbios_name=box", "m"]);
         assert_eq!((o.dgram_port, o.workgroup.as_str()), (1138, "CORP"));
+        assert_eq!(o.datagram_limit, DatagramLimit::Protocol);
+        let o = parse(&["-o", "datagram_limit=samba", "m"]);
+        assert_eq!(o.datagram_limit, DatagramLimit::Samba);
+        let o = parse(&["--datagram-limit", "samba", "m"]);
+        assert_eq!(o.datagram_limit, DatagramLimit::Samba);
+        let mut bad =
+            Options::try_parse_from(["mailslotfs", "-o", "datagram_limit=huge", "m"]).unwrap();
+        assert!(bad.apply_mount_options().is_err());
         assert!(parse_host("x").is_err() && parse_host("x=1.2.3").is_err());
     }
 
