@@ -15,9 +15,20 @@ install_prerequisites() {
     if [ ${#missing[@]} -gt 0 ]; then
         echo "== installing packages: ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
+        # Packages with daemons (samba's nmbd and smbd) must not start them:
+        # the tests run their own nmbd inside a network namespace, and a
+        # system nmbd would broadcast on the machine's own network. Debian's
+        # maintainer scripts ask policy-rc.d first; 101 means "do not start".
+        local policy=/usr/sbin/policy-rc.d made_policy=
+        if [ ! -e "$policy" ]; then
+            printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && made_policy=1
+        fi
         apt-get update -q
+        local status=0
         # One line per package as it unpacks and sets up; no dialogs.
-        apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}"
+        apt-get install -y -q --no-install-recommends -o Dpkg::Use-Pty=0 "${missing[@]}" || status=$?
+        if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+        [ "$status" = 0 ] || return "$status"
     fi
     if ! have cargo && [ -x "$HOME/.cargo/bin/cargo" ]; then
         export PATH="$HOME/.cargo/bin:$PATH"

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 
 use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
+pub use crate::net::service::DatagramLimit;
 
 /// The CPUs this process may run on, at most 4: beyond that, threads only
 /// wait their turn to read requests (see docs/interrupts.md).
@@ -90,7 +91,7 @@ pub struct Options {
     /// Mount options, comma-separated, as mount(8) passes them: allow_other,
     /// max_message_size=SIZE, read_timeout=TIME, max_queued_bytes=SIZE,
     /// max_total_bytes=SIZE, threads=N, log_file=FILE, and the network
-    /// options by their long names (interface=IFACE, ...).
+    /// options by their long names (interface=IFACE, ..., datagram_limit=).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 
@@ -121,6 +122,17 @@ pub struct Options {
     /// UDP port of the NetBIOS name service.
     #[arg(long, value_name = "PORT", default_value_t = 137, help_heading = NET)]
     pub name_port: u16,
+
+    /// How large a write to another machine may be: `protocol` ([MS-MAIL]'s
+    /// limit; Samba's for the mailslots Samba serves) or `samba` (every
+    /// datagram within the 576 bytes Samba's nmbd reads).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "protocol",
+        help_heading = NET
+    )]
+    pub datagram_limit: DatagramLimit,
 
     /// A computer name that resolves without a name query: NAME=IPV4 (repeatable).
     #[arg(long = "host", value_name = "NAME=IPV4", value_parser = parse_host, help_heading = NET)]
@@ -390,6 +402,14 @@ impl Options {
                 self.hosts.push(parse_host(need()?).map_err(|e| bad(&e))?);
                 return Ok(None);
             }
+            "datagram_limit" => {
+                self.datagram_limit = match need()? {
+                    "protocol" => DatagramLimit::Protocol,
+                    "samba" => DatagramLimit::Samba,
+                    _ => return Err(bad("`protocol` or `samba`")),
+                };
+                "datagram_limit"
+            }
             "ro" => return Err("a mailslot mount cannot be read-only".into()),
             k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {
                 return Ok(None);
@@ -518,6 +538,14 @@ mod tests {
         );
         let o = parse(&["-o", "workgroup=CORP,dgram_port=1138,netbios_name=box", "m"]);
         assert_eq!((o.dgram_port, o.workgroup.as_str()), (1138, "CORP"));
+        assert_eq!(o.datagram_limit, DatagramLimit::Protocol);
+        let o = parse(&["-o", "datagram_limit=samba", "m"]);
+        assert_eq!(o.datagram_limit, DatagramLimit::Samba);
+        let o = parse(&["--datagram-limit", "samba", "m"]);
+        assert_eq!(o.datagram_limit, DatagramLimit::Samba);
+        let mut bad =
+            Options::try_parse_from(["mailslotfs", "-o", "datagram_limit=huge", "m"]).unwrap();
+        assert!(bad.apply_mount_options().is_err());
         assert!(parse_host("x").is_err() && parse_host("x=1.2.3").is_err());
     }
 

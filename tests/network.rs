@@ -1,250 +1,27 @@
 //! The network side between hosts in network namespaces the test makes
-//! itself (198.18.0.0/24 on a bridge of their own); nothing is sent from
-//! or to the root namespace. Needs root, `ip`, `nsenter` and `tshark`; fails,
-//! never skips, without them.
+//! itself (198.18.0.0/24 on a bridge of their own, see `lan`); nothing is
+//! sent from or to the root namespace. Needs root, `ip`, `nsenter`, `tshark`
+//! and a C compiler; fails, never skips, without them.
 
 mod common;
+mod lan;
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, is_mounted, wait_until};
+use common::wait_until;
+use lan::{Lan, MAILSLOT, py, run};
 use mailslotfs::net::names::NetbiosName;
 use mailslotfs::net::wire::{MailslotDatagram, MessageType, SizeLimit};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn ip(args: &[&str]) {
-    run(Command::new("ip").args(args));
-}
-
-struct Host {
-    ns: String,
-    addr: Ipv4Addr,
-    mount: PathBuf,
-    daemon: Option<Child>,
-}
-
-/// Hosts on one segment: each its own network namespace with an `eth0`
-/// plugged into a bridge that lives in a namespace of its own.
-struct Lan {
-    dir: tempfile::TempDir,
-    switch: String,
-    hosts: Vec<Host>,
-}
-
-impl Lan {
-    fn new(n: usize) -> Lan {
-        common::require_fuse();
-        for tool in ["ip", "nsenter", "tshark"] {
-            assert!(
-                Command::new("sh")
-                    .arg("-c")
-                    .arg(format!("command -v {tool}"))
-                    .status()
-                    .unwrap()
-                    .success(),
-                "{tool} is needed by the network tests (tests/run-all.sh installs it)"
-            );
-        }
-        let tag = format!(
-            "msfs{}x{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let switch = format!("{tag}sw");
-        ip(&["netns", "add", &switch]);
-        let mut lan = Lan {
-            dir: tempfile::tempdir().unwrap(),
-            switch,
-            hosts: Vec::new(),
-        };
-        ip(&["-n", &lan.switch, "link", "add", "br0", "type", "bridge"]);
-        ip(&["-n", &lan.switch, "link", "set", "br0", "up"]);
-        for i in 0..n {
-            let ns = format!("{tag}h{i}");
-            let addr = Ipv4Addr::new(198, 18, 0, 1 + i as u8);
-            ip(&["netns", "add", &ns]);
-            let port = format!("p{i}");
-            ip(&[
-                "-n",
-                &ns,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &port,
-                "netns",
-                &lan.switch,
-            ]);
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{addr}/24"),
-                "broadcast",
-                "198.18.0.255",
-                "dev",
-                "eth0",
-            ]);
-            ip(&["-n", &ns, "link", "set", "eth0", "up"]);
-            ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            ip(&["-n", &lan.switch, "link", "set", &port, "master", "br0"]);
-            ip(&["-n", &lan.switch, "link", "set", &port, "up"]);
-            let mount = lan.dir.path().join(format!("host{i}"));
-            fs::create_dir(&mount).unwrap();
-            lan.hosts.push(Host {
-                ns,
-                addr,
-                mount,
-                daemon: None,
-            });
-        }
-        lan
-    }
-
-    /// Starts host `i`'s daemon as `HOST<i>` in workgroup TESTDOM; host 0
-    /// finds its address from the interface, the others are given theirs.
-    fn start(&mut self, i: usize) -> &Path {
-        let h = &mut self.hosts[i];
-        let mut cmd = Command::new("nsenter");
-        cmd.arg(format!("--net=/run/netns/{}", h.ns))
-            .arg("--")
-            .arg(BIN)
-            .args(["-f", "-v"]);
-        if i == 0 {
-            cmd.args(["--interface", "eth0"]);
-        } else {
-            cmd.args([
-                "--address",
-                &h.addr.to_string(),
-                "--broadcast",
-                "198.18.0.255",
-            ]);
-        }
-        cmd.args([
-            "--netbios-name",
-            &format!("host{i}"),
-            "--workgroup",
-            "testdom",
-        ])
-        .arg(&h.mount)
-        .stderr(fs::File::create(self.dir.path().join(format!("daemon{i}.log"))).unwrap());
-        h.daemon = Some(cmd.spawn().unwrap());
-        let mount = h.mount.clone();
-        wait_until("a host's mount", Duration::from_secs(20), || {
-            is_mounted(&mount)
-        });
-        &self.hosts[i].mount
-    }
-
-    fn log(&self, i: usize) -> String {
-        fs::read_to_string(self.dir.path().join(format!("daemon{i}.log"))).unwrap_or_default()
-    }
-
-    fn counter(&self, i: usize, name: &str) -> u64 {
-        let v = xattr(&self.hosts[i].mount, &format!("user.mailslot.net.{name}"));
-        v.parse()
-            .unwrap_or_else(|_| panic!("counter {name}: {v:?}"))
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for h in &mut self.hosts {
-            if let Some(mut child) = h.daemon.take() {
-                let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-                let _ = child.wait();
-            }
-            if is_mounted(&h.mount) {
-                let _ = Command::new("umount").arg("-l").arg(&h.mount).status();
-            }
-            let _ = Command::new("ip").args(["netns", "del", &h.ns]).status();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.switch])
-            .status();
-    }
-}
-
-fn xattr(path: &Path, name: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2]).decode())",
-        ])
-        .arg(path)
-        .arg(name)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-/// Runs Python with the given paths as argv[1..]; fails the test on error.
-fn py(script: &str, args: &[&Path]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(format!("import os, sys, errno, time\n{script}"))
-        .args(args)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-const HELPERS: &str = r#"
-def server(p): return os.open(p, os.O_CREAT | os.O_RDONLY | os.O_NONBLOCK)
-def take(fd, wait=5.0):
-    end = time.time() + wait
-    while True:
-        try:
-            return os.read(fd, 2000)
-        except BlockingIOError:
-            if time.time() > end: return None
-            time.sleep(0.02)
-def write(p, data):
-    try:
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o666)
-        try: return os.write(fd, data)
-        finally: os.close(fd)
-    except OSError as e:
-        return errno.errorcode[e.errno]
-"#;
 
 #[test]
 fn domain_host_and_primary_domain_writes_reach_the_right_slots() {
     let mut lan = Lan::new(3);
-    let (a, b, c) = (
-        lan.start(0).to_owned(),
-        lan.start(1).to_owned(),
-        lan.start(2).to_owned(),
-    );
+    let (a, b, c) = (lan.start(0), lan.start(1), lan.start(2));
     let out = py(
-        &format!(
-            "{HELPERS}
+        r#"
 A, B, C = sys.argv[1:4]
 b = server(B + '/Name'); c = server(C + '/name'); c_other = server(C + '/other')
 assert write(A + '/@@testdom/NAME', b'to the domain') == 13
@@ -261,80 +38,180 @@ assert write(A + '/@@testdom/name', b'y' * 424) == 424
 assert take(b) == b'y' * 424
 assert write(A + '/@nosuchhost/name', b'x') == 'EHOSTUNREACH'
 try:
-    os.open(A + '/@host1/name', os.O_RDONLY | os.O_CREAT)
+    os.open(A + '/@host1/name', os.O_RDONLY)
     raise SystemExit('remote targets must be write-only')
 except PermissionError:
     pass
-os.makedirs(A + '/@@TESTDOM#1C/net', exist_ok=True)
-os.mkdir(B + '/net'); n = server(B + '/net/NetLogon')
+# The directories under a target are the mount's own.
+os.mkdir(A + '/net'); os.mkdir(B + '/net'); n = server(B + '/net/NetLogon')
+assert os.path.isdir(A + '/@@TESTDOM#1C/net')
+assert write(A + '/@@testdom/net/netlogon', b'to members') == 10
+assert take(n) == b'to members'
+# TESTDOM<1C> is the domain controllers' name: host1 is none of them.
 assert write(A + '/@@TESTDOM#1C/net/netlogon', b'query') == 5
-assert take(n) == b'query'
+assert take(n, 0.5) is None
 print('ok')
-"
-        ),
+"#,
         &[&a, &b, &c],
     );
     assert_eq!(out, "ok\n", "{}", lan.log(0));
-    assert!(lan.counter(0, "sent") >= 5);
+    assert!(lan.counter(0, "sent") >= 6);
     assert!(lan.counter(1, "delivered") >= 5);
+    assert!(lan.counter(1, "dropped_not_for_us") >= 1);
     assert!(lan.counter(1, "name_queries_answered") >= 1);
+}
+
+/// A C client, as Windows code ported to Linux writes it: fopen(p, "w").
+const FOPEN_CLIENT: &str = r#"
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    FILE *f = fopen(argv[1], "w");
+    if (!f) { perror("fopen"); return 1; }
+    setvbuf(f, NULL, _IONBF, 0);              /* one fwrite, one message */
+    if (fwrite(argv[2], 1, strlen(argv[2]), f) != strlen(argv[2])) { perror("fwrite"); return 1; }
+    return fclose(f) ? 1 : 0;
+}
+"#;
+
+#[test]
+fn clients_open_remote_names_as_windows_clients_do() {
+    lan::require(&["cc"]);
+    let mut lan = Lan::new(3);
+    let (a, b, c) = (lan.start(0), lan.start(1), lan.start(2));
+    let src = lan.dir.path().join("fopen.c");
+    let exe = lan.dir.path().join("fopen");
+    fs::write(&src, FOPEN_CLIENT).unwrap();
+    run(Command::new("cc").arg("-o").arg(&exe).arg(&src));
+    let out = py(
+        r#"
+A, B, C, FOPEN = sys.argv[1:5]
+MS = os.environ['MAILSLOT']
+b = server(B + '/chat'); c = server(C + '/chat')
+os.mkdir(B + '/deep'); deep = server(B + '/deep/inbox')
+def expect(fd, what):
+    got = take(fd)
+    assert got == what, (got, what)
+def send(*args):
+    r = subprocess.run([MS, '--mount', A, 'send', *args], capture_output=True)
+    return r.returncode, r.stderr.decode()
+# Python: os.open without O_CREAT, and open(p, 'wb').
+fd = os.open(A + '/@host1/chat', os.O_WRONLY); os.write(fd, b'os.open'); os.close(fd)
+expect(b, b'os.open')
+with open(A + '/@HOST1/Chat', 'wb', buffering=0) as f: f.write(b'open wb')
+expect(b, b'open wb')
+# C: fopen(p, "w") truncates what it opens; that is harmless.
+subprocess.run([FOPEN, A + '/@@testdom/chat', 'fopen to the domain'], check=True)
+expect(b, b'fopen to the domain'); expect(c, b'fopen to the domain')
+# The shell's > as well.
+subprocess.run(['sh', '-c', 'printf shell > "$1"', 'sh', A + '/@host2/chat'], check=True)
+expect(c, b'shell')
+# Reading stays refused.
+for flags in (os.O_RDONLY, os.O_RDWR):
+    try:
+        os.open(A + '/@host1/chat', flags); raise SystemExit('opened for reading')
+    except PermissionError:
+        pass
+# mailslot send, Windows forms and mount forms.
+assert send(r'\\HOST1\mailslot\chat', 'unc host') == (0, ''), send
+expect(b, b'unc host')
+assert send('@host1/chat', 'mount host')[0] == 0
+expect(b, b'mount host')
+assert send(r'\\TESTDOM\mailslot\chat', 'unc domain')[0] == 0      # the mount's workgroup
+expect(b, b'unc domain'); expect(c, b'unc domain')
+assert send(r'\\*\mailslot\chat', 'unc star')[0] == 0
+expect(b, b'unc star'); expect(c, b'unc star')
+assert send('@@testdom/chat', 'mount domain')[0] == 0
+expect(b, b'mount domain'); expect(c, b'mount domain')
+assert send('--domain', r'\\testdom<00>\mailslot\chat', 'forced domain')[0] == 0
+expect(b, b'forced domain'); expect(c, b'forced domain')
+# A path with directories: send makes them in the mount.
+assert not os.path.exists(A + '/deep')
+assert send(r'\\host1\mailslot\deep\inbox', 'deep') == (0, '')
+expect(deep, b'deep')
+assert os.path.isdir(A + '/deep') and os.path.isdir(A + '/@host1/deep')
+# Precise refusals.
+code, err = send(r'\\nosuchhost\mailslot\chat', 'x')
+assert code == 9 and 'NOSUCHHOST' in err and 'name query' in err, (code, err)
+code, err = send(r'\\host1\mailslot\chat', 'x' * 429)
+assert code == 5 and 'at most 428' in err and 'nothing was sent' in err, (code, err)
+code, err = send(r'\\testdom\mailslot\chat', 'x' * 425)
+assert code == 5 and 'at most 424' in err, (code, err)
+assert take(b, 0.5) is None and take(c, 0.2) is None
+print('ok')
+"#,
+        &[&a, &b, &c, &exe],
+    );
+    assert_eq!(out, "ok\n", "{}", lan.log(0));
+}
+
+#[test]
+fn mailslot_send_says_when_the_network_is_off() {
+    let m = common::Mount::start();
+    let out = Command::new(MAILSLOT)
+        .args(["--mount", &m.s(), "send", r"\\hostb\mailslot\chat", "hi"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(10), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("network side of this mount is off"));
+}
+
+#[test]
+fn writes_over_the_limit_put_nothing_on_the_wire() {
+    let mut lan = Lan::new(2);
+    let (a, b) = (lan.start(0), lan.start(1));
+    py("os.mkdir(sys.argv[1] + '/net')", &[&a]);
+    let mut capture = lan.capture(1, "udp port 138 or udp port 137");
+    let out = py(
+        r#"
+A = sys.argv[1]
+MS = os.environ['MAILSLOT']
+assert write(A + '/@@testdom/name', b'x' * 425) == 'EMSGSIZE'   # Microsoft's domain limit
+assert write(A + '/@@/name', b'x' * 425) == 'EMSGSIZE'
+assert write(A + '/@host1/name', b'x' * 429) == 'EMSGSIZE'      # [MS-MAIL]: 443 of name and data
+assert write(A + '/@nosuchhost/name', b'x' * 429) == 'EMSGSIZE' # refused before any name query
+assert write(A + '/@@TESTDOM#1C/net/netlogon', b'x' * 403) == 'EMSGSIZE'   # what nmbd reads
+r = subprocess.run([MS, '--mount', A, 'send', r'\\TESTDOM<1C>\mailslot\net\netlogon', 'x' * 403], capture_output=True)
+assert r.returncode == 5 and b'at most 402' in r.stderr, r
+print('ok')
+"#,
+        &[&a],
+    );
+    assert_eq!(out, "ok\n");
+    capture.stop();
+    assert_eq!(capture.packets(), 0, "refused writes reached the wire");
+    // The capture does see what is sent: the largest writes that fit.
+    let mut capture = lan.capture(1, "udp port 138");
+    py(
+        r#"
+A, B = sys.argv[1:3]
+s = server(B + '/name')
+assert write(A + '/@@testdom/name', b'd' * 424) == 424
+assert take(s) == b'd' * 424
+assert write(A + '/@host1/name', b'h' * 428) == 428
+assert take(s) == b'h' * 428
+"#,
+        &[&a, &b],
+    );
+    capture.stop();
+    assert_eq!(capture.packets(), 2);
 }
 
 #[test]
 fn the_bytes_on_the_wire_decode_as_smb_mailslot_writes() {
     let mut lan = Lan::new(2);
-    let (a, b) = (lan.start(0).to_owned(), lan.start(1).to_owned());
-    let pcap = lan.dir.path().join("capture.pcap");
-    let mut tshark = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lan.hosts[1].ns,
-            "tshark",
-            "-i",
-            "eth0",
-            "-f",
-            "udp port 138",
-            "-w",
-        ])
-        .arg(&pcap)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // tshark says "Capturing on" once it listens.
-    let mut err = tshark.stderr.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 256];
-    while !seen.contains("Capturing on") {
-        let n = std::io::Read::read(&mut err, &mut buf).unwrap();
-        assert!(n > 0, "tshark ended: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
+    let (a, b) = (lan.start(0), lan.start(1));
+    let mut capture = lan.capture(1, "udp port 138");
     py(
-        &format!(
-            "{HELPERS}
+        r#"
 A, B = sys.argv[1:3]
 s = server(B + '/wire')
 assert write(A + '/@@testdom/wire', b'hello over the wire') == 19
 assert take(s) == b'hello over the wire'
-"
-        ),
+"#,
         &[&a, &b],
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(tshark.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    );
-    let _ = tshark.wait();
-    let out = Command::new("tshark")
-        .arg("-r")
-        .arg(&pcap)
-        .arg("-V")
-        .output()
-        .unwrap();
-    let decode = String::from_utf8_lossy(&out.stdout);
+    let decode = capture.stop();
     for expected in [
         "NetBIOS Datagram Service",
         "Direct_group datagram",
@@ -351,14 +228,8 @@ assert take(s) == b'hello over the wire'
             "missing {expected:?} in:\n{decode}"
         );
     }
-    let hex = Command::new("tshark")
-        .arg("-r")
-        .arg(&pcap)
-        .arg("-x")
-        .output()
-        .unwrap();
     assert!(
-        String::from_utf8_lossy(&hex.stdout).contains("hello over the"),
+        capture.hex().contains("hello over the"),
         "payload on the wire"
     );
 }
@@ -415,7 +286,7 @@ fn malformed_truncated_and_oversized_datagrams_are_counted_and_ignored() {
     );
     // A slot must exist while the datagrams arrive: hold its server handle.
     let holder = Command::new("python3")
-        .args(["-c", "import os, sys, time\nfd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY)\nprint(os.read(fd, 100).decode(), flush=True)"])
+        .args(["-c", "import os, sys, time\nos.umask(0); fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY, 0o622)\nprint(os.read(fd, 100).decode(), flush=True)"])
         .arg(b.join("inbox"))
         .stdout(Stdio::piped())
         .spawn()
@@ -441,6 +312,7 @@ fn malformed_truncated_and_oversized_datagrams_are_counted_and_ignored() {
     assert_eq!(lan.counter(1, "dropped_fragment"), 1);
     assert_eq!(lan.counter(1, "dropped_not_for_us"), 1);
     assert_eq!(lan.counter(1, "dropped_no_slot"), 1);
+    assert_eq!(lan.counter(1, "dropped_denied"), 0);
     assert_eq!(lan.counter(1, "delivered"), 1);
     assert!(
         lan.log(1).contains("dropped"),

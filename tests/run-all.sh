@@ -16,9 +16,11 @@ extra=()
 have node || extra+=(nodejs)            # the Node.js example
 [ -e /usr/include/stdio.h ] || extra+=(libc6-dev)   # the C example
 # attr: getfattr/setfattr; util-linux: setpriv, unshare, mountpoint;
-# lintian, man-db and bash-completion: the package, page and completion tests.
+# lintian, man-db and bash-completion: the package, page and completion tests;
+# samba and samba-common-bin: nmbd and nmblookup for tests/samba.rs (the
+# services are not started; the tests run nmbd in a namespace of their own).
 install_prerequisites fuse3 python3 attr iproute2 util-linux tshark \
-    lintian man-db bash-completion "${extra[@]}"
+    lintian man-db bash-completion samba samba-common-bin "${extra[@]}"
 install_cargo_deb
 if [ ! -e /dev/fuse ]; then
     echo "run-all.sh: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2

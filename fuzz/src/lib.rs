@@ -6,7 +6,8 @@
 //!
 //! The input of each target is one value as the daemon would receive it:
 //! a command-line value, a NUL-separated argument vector, an xattr value,
-//! a sequence of FUSE requests, a file name, a UDP payload.
+//! a sequence of FUSE requests, a file name, a UDP payload, a mailslot name
+//! in Windows form as `mailslot send` is given it.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -16,19 +17,22 @@ use mailslotfs::cli::{self, Options};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use mailslotfs::core::{Error, Limits, Mailslots, RemoteTarget, TargetKind, names, xattr};
+use mailslotfs::core::{
+    Error, Limits, Mailslots, RemoteTarget, Server, TargetKind, WindowsName, names, xattr,
+};
 use mailslotfs::fuse::{MailslotFs, PANICS, abi, channel::Scripted, session::Session};
 use mailslotfs::net::names::{NameQuery, NameQueryResponse, NetbiosName};
 use mailslotfs::net::wire::{self, MailslotDatagram, SizeLimit};
 
 /// The names of the targets, which are also the corpus directories.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "cli_values",
     "cli_options",
     "xattr_values",
     "fuse_requests",
     "names",
     "wire",
+    "windows_names",
 ];
 
 /// Runs the target called `name` on `data`; false for an unknown name.
@@ -40,6 +44,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "fuse_requests" => fuse_requests(data),
         "names" => self::names(data),
         "wire" => self::wire(data),
+        "windows_names" => self::windows_names(data),
         _ => return false,
     }
     true
@@ -295,5 +300,65 @@ pub fn wire(data: &[u8]) {
             Ok(&name),
             "{canonical}"
         );
+    }
+}
+
+/// `\\HOST\mailslot\a\b`, `\\DOMAIN<1C>\mailslot\...`, `\\*\mailslot\...`,
+/// `\\.\mailslot\...` (`/` for `\` too): what parses spells back to
+/// itself, its path components are mailslot names, and whatever it is
+/// taken to be (a computer or a domain, with or without a workgroup to
+/// compare with) it is a directory of the mount root that parses back to
+/// the same target.
+pub fn windows_names(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Some(parsed) = WindowsName::parse(text) else {
+        assert!(!text.replace('\\', "/").starts_with("//"), "{text:?}");
+        return;
+    };
+    let name = match parsed {
+        Ok(name) => name,
+        Err(e) => {
+            // A component over 255 bytes is too long; anything else is no name.
+            return assert!(
+                matches!(e, Error::InvalidName | Error::NameTooLong),
+                "{e:?}"
+            );
+        }
+    };
+    let spelling = name.spelling();
+    assert_eq!(
+        WindowsName::parse(&spelling),
+        Some(Ok(name.clone())),
+        "{spelling}"
+    );
+    for part in &name.path {
+        assert!(names::fold(OsStr::new(part)).is_ok(), "{part:?}");
+    }
+    let Some(server) = &name.server else {
+        return;
+    };
+    let own = match server {
+        Server::Named { name, .. } => Some(name.as_str()),
+        Server::PrimaryDomain => None,
+    };
+    for workgroup in [None, Some("WORKGROUP"), own] {
+        for kind in [None, Some(TargetKind::Computer), Some(TargetKind::Domain)] {
+            let target = server.target(workgroup, kind);
+            let component = target.component();
+            assert_eq!(
+                RemoteTarget::parse(&component),
+                Some(Ok(target.clone())),
+                "{component}"
+            );
+            match (server, kind) {
+                (Server::PrimaryDomain, _) => {
+                    assert_eq!(target.kind, TargetKind::PrimaryDomain)
+                }
+                (_, Some(k)) => assert_eq!(target.kind, k),
+                (_, None) => assert_ne!(target.kind, TargetKind::PrimaryDomain),
+            }
+        }
     }
 }

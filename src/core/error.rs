@@ -51,6 +51,12 @@ pub enum Error {
     NetworkDown,
     /// A computer's NetBIOS name could not be resolved.
     HostUnreachable,
+    /// A datagram for a slot that other users may not write to, or under a
+    /// directory they may not search: the network is "other".
+    NotOpenToNetwork,
+    /// So many computer names are being resolved at once that another
+    /// cannot be asked for now.
+    ResolverBusy,
     /// The network refused a send with this errno.
     Network(i32),
 }
@@ -80,6 +86,8 @@ impl Error {
             ShuttingDown => libc::ENOTCONN,
             NetworkDown => libc::ENETDOWN,
             HostUnreachable => libc::EHOSTUNREACH,
+            NotOpenToNetwork => libc::EACCES,
+            ResolverBusy => libc::EAGAIN,
             Network(errno) => errno,
         }
     }
@@ -113,6 +121,10 @@ impl fmt::Display for Error {
             ShuttingDown => "mailslotfs is shutting down",
             NetworkDown => "the network side of mailslotfs is off",
             HostUnreachable => "computer name not resolved",
+            NotOpenToNetwork => {
+                "the slot (or a directory above it) is closed to other users, and the network is other users"
+            }
+            ResolverBusy => "too many computer names are being resolved; try again",
             Network(_) => "the network refused the send",
         };
         // The errno's name is what the caller saw, and what errors.md lists.

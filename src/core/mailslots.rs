@@ -1,13 +1,27 @@
 //! The mailslot namespace: directories, slots, open handles, and every
 //! operation the filesystem offers, in terms that know nothing of FUSE.
 //!
-//! Lock order: a directory's entries before its child's; a slot's own lock
-//! is never held while taking a directory lock.
+//! A path is a name, not property. On Windows `\\.\mailslot\net\netlogon`
+//! is one string; directories exist here only because the kernel walks a
+//! path one component at a time. So every directory is shared: owned by the
+//! mount's owner, mode 1777 whatever `mkdir` asked, made by whoever needs it
+//! first, and nobody's to close. An empty directory that nothing uses is
+//! kept (paths made once keep working) until the mount holds more than
+//! [`KEPT_DIRECTORIES`]; beyond that it goes as soon as it is idle.
+//!
+//! Remote targets (`@HOST`, `@@DOMAIN`) are views, not stores: under each,
+//! the directories are the mount's own directories, and every other name is
+//! a write-only mailslot name of that target. View nodes exist only while
+//! the kernel holds them, one per target, path and kind.
+//!
+//! Lock order: the remote views map before any directory; a directory's
+//! entries before its child's; a slot's own lock is never held while
+//! taking a directory lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use dashmap::DashMap;
@@ -28,6 +42,15 @@ pub const ROOT: Ino = 1;
 
 /// Spellings of one name remembered for cache invalidation.
 const MAX_SPELLINGS: usize = 8;
+/// Directories the mount keeps although they are empty and unused. Past
+/// this many directories in all, an empty one goes once nothing uses it,
+/// so a flood of `mkdir` cannot grow the daemon without end.
+pub const KEPT_DIRECTORIES: usize = 4096;
+/// Mode of every directory, whatever `mkdir` asked: anyone may make slots
+/// in it, nobody may take it.
+const SHARED_DIR_MODE: u16 = 0o1777;
+/// Mode of a remote name: anyone may write, nobody reads.
+const REMOTE_NAME_MODE: u16 = 0o222;
 /// First directory cookie after `.` (1) and `..` (2).
 const FIRST_COOKIE: u64 = 3;
 
@@ -105,16 +128,43 @@ pub struct WaitToken {
 #[derive(Debug)]
 struct RemotePath {
     target: Arc<RemoteTarget>,
+    /// The target's component, folded: `@@testdom#1c`.
+    target_key: String,
+    /// The mailslot path below the target, as spelled.
     path: Vec<String>,
+    /// The same, folded, to find the mount's directories by.
+    folded: Vec<String>,
 }
 
 impl RemotePath {
-    fn child(&self, name: &str) -> RemotePath {
+    fn child(&self, name: &str, key: &str) -> RemotePath {
         let mut path = self.path.clone();
         path.push(name.to_owned());
+        let mut folded = self.folded.clone();
+        folded.push(key.to_owned());
         RemotePath {
             target: self.target.clone(),
+            target_key: self.target_key.clone(),
             path,
+            folded,
+        }
+    }
+}
+
+/// One view node per target, path and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ViewKey {
+    target: String,
+    path: Vec<String>,
+    dir: bool,
+}
+
+impl ViewKey {
+    fn of(at: &RemotePath, dir: bool) -> ViewKey {
+        ViewKey {
+            target: at.target_key.clone(),
+            path: at.folded.clone(),
+            dir,
         }
     }
 }
@@ -165,10 +215,11 @@ impl DirEntries {
 enum Body {
     Dir(RwLock<DirEntries>),
     Slot(Arc<Slot>),
-    /// A remote target, or a directory made under one with mkdir: holds
-    /// only directories, as remote names are never listed.
-    RemoteDir(Arc<RemotePath>, RwLock<DirEntries>),
-    /// A remote name opened for writing.
+    /// A remote target, or one of the mount's directories seen under it.
+    /// It stores nothing: its listing is that of the mount's directory at
+    /// the same path, directories only (remote names are never listed).
+    RemoteDir(Arc<RemotePath>),
+    /// A name under a remote target: write-only.
     RemoteSlot(Arc<RemotePath>),
 }
 
@@ -188,7 +239,8 @@ struct Node {
 impl Node {
     fn dir(&self) -> Result<&RwLock<DirEntries>> {
         match &self.body {
-            Body::Dir(d) | Body::RemoteDir(_, d) => Ok(d),
+            Body::Dir(d) => Ok(d),
+            Body::RemoteDir(_) => Err(Error::NotPermitted),
             Body::Slot(_) | Body::RemoteSlot(_) => Err(Error::NotDirectory),
         }
     }
@@ -202,14 +254,22 @@ impl Node {
 
     fn remote(&self) -> Option<&Arc<RemotePath>> {
         match &self.body {
-            Body::RemoteDir(r, _) | Body::RemoteSlot(r) => Some(r),
+            Body::RemoteDir(r) | Body::RemoteSlot(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    fn view_key(&self) -> Option<ViewKey> {
+        match &self.body {
+            Body::RemoteDir(r) => Some(ViewKey::of(r, true)),
+            Body::RemoteSlot(r) => Some(ViewKey::of(r, false)),
             _ => None,
         }
     }
 
     fn kind(&self) -> Kind {
         match self.body {
-            Body::Dir(_) | Body::RemoteDir(..) => Kind::Directory,
+            Body::Dir(_) | Body::RemoteDir(_) => Kind::Directory,
             Body::Slot(_) | Body::RemoteSlot(_) => Kind::Slot,
         }
     }
@@ -237,8 +297,10 @@ pub struct Mailslots {
     shutting_down: AtomicBool,
     invalidate: RwLock<Option<InvalidateHook>>,
     remote: RwLock<Option<Arc<dyn RemoteSender>>>,
-    /// Remote target directories by their folded spelling.
-    remote_roots: Mutex<HashMap<String, Ino>>,
+    /// The view nodes the kernel holds, by target, path and kind.
+    remote_views: Mutex<HashMap<ViewKey, Ino>>,
+    /// Directories below the root.
+    pub(super) dirs: AtomicUsize,
     root_attributes: RwLock<Option<RootAttributes>>,
 }
 
@@ -285,7 +347,8 @@ impl Mailslots {
             shutting_down: AtomicBool::new(false),
             invalidate: RwLock::new(None),
             remote: RwLock::new(None),
-            remote_roots: Mutex::new(HashMap::new()),
+            remote_views: Mutex::new(HashMap::new()),
+            dirs: AtomicUsize::new(0),
             root_attributes: RwLock::new(None),
         }
     }
@@ -346,7 +409,8 @@ impl Mailslots {
         };
         drop(meta);
         match &node.body {
-            Body::Dir(d) | Body::RemoteDir(_, d) => attr.nlink = 2 + d.read().subdirs,
+            Body::Dir(d) => attr.nlink = 2 + d.read().subdirs,
+            Body::RemoteDir(_) => attr.nlink = 2,
             Body::RemoteSlot(_) => {}
             Body::Slot(slot) => {
                 let info = slot.info();
@@ -398,6 +462,11 @@ impl Mailslots {
             return self.lookup_remote_root(name, &key);
         }
         let dir = self.node(parent)?;
+        if let Body::RemoteDir(at) = &dir.body {
+            let at = at.child(name.to_str().ok_or(Error::InvalidName)?, &key);
+            let is_dir = self.shared_dir(&at.folded).is_some();
+            return Ok(self.view(parent, name, at, is_dir));
+        }
         let entries = dir.dir()?.read();
         let cookie = entries.by_key.get(&key).ok_or(Error::NotFound)?;
         let ino = entries.by_cookie[cookie].ino;
@@ -419,30 +488,72 @@ impl Mailslots {
         }
         let text = name.to_str().ok_or(Error::InvalidName)?;
         let target = RemoteTarget::parse(text).expect("starts with @")?;
-        let mut roots = self.remote_roots.lock();
-        if let Some(node) = roots
-            .get(key)
+        let at = RemotePath {
+            target: Arc::new(target),
+            target_key: key.to_owned(),
+            path: Vec::new(),
+            folded: Vec::new(),
+        };
+        Ok(self.view(ROOT, name, at, true))
+    }
+
+    /// The view node of `at` (a directory view when `dir`), counting one
+    /// kernel reference to it; made if the kernel holds none.
+    fn view(&self, parent: Ino, name: &OsStr, at: RemotePath, dir: bool) -> Attr {
+        let key = ViewKey::of(&at, dir);
+        let mut views = self.remote_views.lock();
+        if let Some(node) = views
+            .get(&key)
             .and_then(|ino| self.nodes.get(ino))
             .map(|n| n.clone())
         {
+            // Counted under the views lock, so `forget` cannot free it in between.
             node.nlookup.fetch_add(1, Ordering::AcqRel);
-            return Ok(self.attr_of(&node));
+            drop(views);
+            node.remember_spelling(name);
+            return self.attr_of(&node);
         }
-        let root_meta = self.node(ROOT)?.meta.lock().uid;
-        let at = Arc::new(RemotePath {
-            target: Arc::new(target),
-            path: Vec::new(),
-        });
-        let body = Body::RemoteDir(at, RwLock::new(DirEntries::new()));
-        let owner = Caller {
-            uid: root_meta,
-            gid: 0,
-            pid: 0,
+        let owner = self.owner();
+        let at = Arc::new(at);
+        let (perm, body) = if dir {
+            (SHARED_DIR_MODE, Body::RemoteDir(at))
+        } else {
+            (REMOTE_NAME_MODE, Body::RemoteSlot(at))
         };
-        let node = self.new_node(ROOT, name, 0o1777, owner, body);
+        let node = self.new_node(parent, name, perm, owner, body);
         node.detached.store(true, Ordering::Release);
-        roots.insert(key.to_owned(), node.ino);
-        Ok(self.attr_of(&node))
+        views.insert(key, node.ino);
+        drop(views);
+        self.attr_of(&node)
+    }
+
+    /// The mount's owner, who owns every directory and remote name.
+    fn owner(&self) -> Caller {
+        let root = self.node(ROOT).expect("the root is never removed");
+        let meta = root.meta.lock();
+        Caller {
+            uid: meta.uid,
+            gid: meta.gid,
+            pid: 0,
+        }
+    }
+
+    /// The mount's directory at `folded` (the root for an empty path).
+    fn shared_dir(&self, folded: &[String]) -> Option<Arc<Node>> {
+        let mut node = self.node(ROOT).ok()?;
+        for key in folded {
+            let next = {
+                let entries = node.dir().ok()?.read();
+                let cookie = entries.by_key.get(key)?;
+                let entry = &entries.by_cookie[cookie];
+                if entry.kind != Kind::Directory {
+                    return None;
+                }
+                entry.ino
+            };
+            node = self.node(next).ok()?;
+        }
+        Some(node)
     }
 
     /// The kernel dropped `n` references to `ino`.
@@ -450,19 +561,76 @@ impl Mailslots {
         if ino == ROOT {
             return;
         }
-        if let Some(node) = self.nodes.get(&ino).map(|n| n.clone()) {
-            let left = node
-                .nlookup
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                    Some(c.saturating_sub(n))
-                })
-                .map_or(0, |before| before.saturating_sub(n));
-            if left == 0 && node.detached.load(Ordering::Acquire) {
+        let Some(node) = self.nodes.get(&ino).map(|n| n.clone()) else {
+            return;
+        };
+        if let Some(key) = node.view_key() {
+            // Under the views lock, so `view` cannot count a node being freed.
+            let mut views = self.remote_views.lock();
+            if Self::drop_references(&node, n) == 0 {
                 self.nodes.remove(&ino);
-                if matches!(&node.body, Body::RemoteDir(r, _) if r.path.is_empty()) {
-                    self.remote_roots.lock().retain(|_, i| *i != ino);
+                if views.get(&key) == Some(&ino) {
+                    views.remove(&key);
                 }
             }
+            return;
+        }
+        if Self::drop_references(&node, n) == 0 {
+            if node.detached.load(Ordering::Acquire) {
+                self.nodes.remove(&ino);
+            } else if matches!(node.body, Body::Dir(_)) {
+                self.retire_idle_dirs(node);
+            }
+        }
+    }
+
+    /// Takes `n` kernel references off `node`; returns how many are left.
+    fn drop_references(node: &Node, n: u64) -> u64 {
+        node.nlookup
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                Some(c.saturating_sub(n))
+            })
+            .map_or(0, |before| before.saturating_sub(n))
+    }
+
+    /// Removes `dir` and then its parents for as long as each is empty,
+    /// held by nobody, and the mount has more than [`KEPT_DIRECTORIES`].
+    fn retire_idle_dirs(&self, mut dir: Arc<Node>) {
+        while dir.ino != ROOT && self.dirs.load(Ordering::Acquire) > KEPT_DIRECTORIES {
+            let Ok(parent) = self.node(dir.parent) else {
+                return;
+            };
+            let Ok(parent_entries) = parent.dir() else {
+                return;
+            };
+            let mut entries = parent_entries.write();
+            {
+                let Ok(child) = dir.dir() else {
+                    return;
+                };
+                let mut child_entries = child.write();
+                // Lookups count under the parent's lock, which is held: no
+                // reference can appear while this looks.
+                if child_entries.removed
+                    || !child_entries.by_key.is_empty()
+                    || dir.nlookup.load(Ordering::Acquire) != 0
+                {
+                    return;
+                }
+                child_entries.removed = true;
+            }
+            let cookie = dir.cookie.load(Ordering::Acquire);
+            if let Some(entry) = entries.by_cookie.remove(&cookie)
+                && let Ok(key) = names::fold(&entry.name)
+            {
+                entries.by_key.remove(&key);
+            }
+            entries.subdirs = entries.subdirs.saturating_sub(1);
+            drop(entries);
+            self.dirs.fetch_sub(1, Ordering::AcqRel);
+            log::debug!("idle directory {} removed", self.path_of(dir.ino));
+            self.detach(&dir);
+            dir = parent;
         }
     }
 
@@ -525,12 +693,16 @@ impl Mailslots {
         Ok(())
     }
 
+    /// `mkdir`: a shared directory (see the module documentation), owned by
+    /// the mount's owner with mode 1777 whoever asks and whatever mode is
+    /// asked for. Under a remote target it makes the mount's directory of
+    /// that path, which every target then shows.
     pub fn mkdir(
         &self,
         parent: Ino,
         name: &OsStr,
-        mode: u32,
-        umask: u32,
+        _mode: u32,
+        _umask: u32,
         caller: Caller,
     ) -> Result<Attr> {
         self.check_open()?;
@@ -540,6 +712,19 @@ impl Mailslots {
             return self.lookup_remote_root(name, &key).and(Err(Error::Exists));
         }
         let dir = self.node(parent)?;
+        if let Body::RemoteDir(at) = &dir.body {
+            let shared = self.shared_dir(&at.folded).ok_or(Error::NotFound)?;
+            let made = self.make_dir(&shared, name, key.clone(), caller)?;
+            // The kernel gets the view, not the mount's own node.
+            made.nlookup.fetch_sub(1, Ordering::AcqRel);
+            let at = at.child(name.to_str().ok_or(Error::InvalidName)?, &key);
+            return Ok(self.view(parent, name, at, true));
+        }
+        let made = self.make_dir(&dir, name, key, caller)?;
+        Ok(self.attr_of(&made))
+    }
+
+    fn make_dir(&self, dir: &Node, name: &OsStr, key: String, caller: Caller) -> Result<Arc<Node>> {
         let mut entries = dir.dir()?.write();
         if entries.removed {
             return Err(Error::NotFound);
@@ -547,18 +732,23 @@ impl Mailslots {
         if entries.by_key.contains_key(&key) {
             return Err(Error::Exists);
         }
-        let body = match dir.remote() {
-            Some(at) => Body::RemoteDir(
-                Arc::new(at.child(name.to_str().ok_or(Error::InvalidName)?)),
-                RwLock::new(DirEntries::new()),
-            ),
-            None => Body::Dir(RwLock::new(DirEntries::new())),
-        };
-        let node = self.new_node(parent, name, perm_of(mode, umask), caller, body);
+        let node = self.new_node(
+            dir.ino,
+            name,
+            SHARED_DIR_MODE,
+            self.owner(),
+            Body::Dir(RwLock::new(DirEntries::new())),
+        );
         Self::insert_entry(&mut entries, key, &node, name);
         drop(entries);
-        Self::touch_dir(&dir);
-        Ok(self.attr_of(&node))
+        self.dirs.fetch_add(1, Ordering::AcqRel);
+        Self::touch_dir(dir);
+        log::debug!(
+            "directory {} made by uid {} (shared, mode 1777)",
+            self.path_of(node.ino),
+            caller.uid
+        );
+        Ok(node)
     }
 
     pub fn rmdir(&self, parent: Ino, name: &OsStr) -> Result<()> {
@@ -567,6 +757,8 @@ impl Mailslots {
             return Err(Error::NotPermitted);
         }
         let dir = self.node(parent)?;
+        // Under a remote target nothing is stored; removing the mount's
+        // directory is done in the mount.
         let mut entries = dir.dir()?.write();
         let cookie = *entries.by_key.get(&key).ok_or(Error::NotFound)?;
         let child = self.node(entries.by_cookie[&cookie].ino)?;
@@ -581,6 +773,7 @@ impl Mailslots {
         entries.by_cookie.remove(&cookie);
         entries.subdirs -= 1;
         drop(entries);
+        self.dirs.fetch_sub(1, Ordering::AcqRel);
         Self::touch_dir(&dir);
         self.detach(&child);
         Ok(())
@@ -601,28 +794,29 @@ impl Mailslots {
 
     /// A write-only handle on a name under a remote target. Nothing is
     /// checked against the network here: mailslot datagrams have no
-    /// listener to ask, so an open never fails for lack of one.
+    /// listener to ask, so an open never fails for lack of one. (The kernel
+    /// finds remote names by lookup and opens them with `open`; this is
+    /// only reached when a create races a lookup.)
     fn create_remote(
         &self,
         dir: &Node,
         at: &RemotePath,
         name: &OsStr,
+        key: &str,
         flags: i32,
     ) -> Result<(Attr, Fh, Role)> {
         if flags & libc::O_ACCMODE != libc::O_WRONLY {
             return Err(Error::ReadAccessDenied);
         }
-        names::fold(name)?;
-        let path = Arc::new(at.child(name.to_str().ok_or(Error::InvalidName)?));
-        let owner = Caller {
-            uid: dir.meta.lock().uid,
-            gid: 0,
-            pid: 0,
-        };
-        let node = self.new_node(dir.ino, name, 0o222, owner, Body::RemoteSlot(path.clone()));
-        node.detached.store(true, Ordering::Release);
-        let fh = self.new_handle(Target::Remote(path), node.ino, Role::Client);
-        Ok((self.attr_of(&node), fh, Role::Client))
+        let at = at.child(name.to_str().ok_or(Error::InvalidName)?, key);
+        if self.shared_dir(&at.folded).is_some() {
+            return Err(Error::IsDirectory);
+        }
+        let attr = self.view(dir.ino, name, at, false);
+        let node = self.node(attr.ino)?;
+        let path = node.remote().expect("a view").clone();
+        let fh = self.new_handle(Target::Remote(path), attr.ino, Role::Client);
+        Ok((attr, fh, Role::Client))
     }
 
     /// `open(O_CREAT)` on `parent/name`. A name that does not exist becomes
@@ -646,7 +840,7 @@ impl Mailslots {
         }
         let dir = self.node(parent)?;
         if let Some(at) = dir.remote() {
-            return self.create_remote(&dir, &at.clone(), name, flags);
+            return self.create_remote(&dir, &at.clone(), name, &key, flags);
         }
         let mut entries = dir.dir()?.write();
         if entries.removed {
@@ -809,23 +1003,33 @@ impl Mailslots {
 
     /// Delivers a message that arrived from the network into the local slot
     /// at `path` (components compared case-insensitively), within that
-    /// slot's limits.
+    /// slot's limits, as a message from `sender`. The network is "other":
+    /// every directory on the way must let other users search it and the
+    /// slot must let them write, the checks a local user without rights
+    /// would meet, so that nobody gains by going round through the network.
     pub fn deliver_to_path<S: AsRef<str>>(
         &self,
         path: &[S],
         data: &[u8],
         sender: &Sender,
     ) -> Result<()> {
-        let mut ino = ROOT;
+        let mut node = self.node(ROOT)?;
         for component in path {
+            if node.meta.lock().perm & 0o001 == 0 {
+                return Err(Error::NotOpenToNetwork);
+            }
             let key = names::fold(OsStr::new(component.as_ref())).map_err(|_| Error::NotFound)?;
-            let node = self.node(ino)?;
-            let entries = node.dir().map_err(|_| Error::NotFound)?.read();
-            let cookie = entries.by_key.get(&key).ok_or(Error::NotFound)?;
-            ino = entries.by_cookie[cookie].ino;
+            let ino = {
+                let entries = node.dir().map_err(|_| Error::NotFound)?.read();
+                let cookie = entries.by_key.get(&key).ok_or(Error::NotFound)?;
+                entries.by_cookie[cookie].ino
+            };
+            node = self.node(ino)?;
         }
-        let node = self.node(ino)?;
         let slot = node.slot().map_err(|_| Error::NotFound)?;
+        if node.meta.lock().perm & 0o002 == 0 {
+            return Err(Error::NotOpenToNetwork);
+        }
         if data.is_empty() {
             return Ok(());
         }
@@ -866,6 +1070,9 @@ impl Mailslots {
             }
             drop(entries);
             Self::touch_dir(&dir);
+            if dir.nlookup.load(Ordering::Acquire) == 0 {
+                self.retire_idle_dirs(dir);
+            }
         }
         let spellings = node.spellings.lock().clone();
         // Named before the detach, which makes the node unknown.
@@ -906,16 +1113,33 @@ impl Mailslots {
         mut add: impl FnMut(Ino, u64, Kind, &OsStr) -> bool,
     ) -> Result<()> {
         let node = self.node(ino)?;
-        let entries = node.dir()?.read();
+        // A view lists the mount's directories at its path.
+        let (listed, dirs_only) = match &node.body {
+            Body::RemoteDir(at) => match self.shared_dir(&at.folded) {
+                Some(shared) => (shared, true),
+                None => (node.clone(), true),
+            },
+            _ => (node.clone(), false),
+        };
         if cookie < 1 && add(ino, 1, Kind::Directory, OsStr::new(".")) {
             return Ok(());
         }
         if cookie < 2 && add(node.parent, 2, Kind::Directory, OsStr::new("..")) {
             return Ok(());
         }
+        let Ok(entries) = listed.dir() else {
+            return Ok(());
+        };
+        let entries = entries.read();
         // The cookie comes from the caller (seekdir sets any offset).
-        let after = (std::ops::Bound::Excluded(cookie.max(2)), std::ops::Bound::Unbounded);
+        let after = (
+            std::ops::Bound::Excluded(cookie.max(2)),
+            std::ops::Bound::Unbounded,
+        );
         for (c, e) in entries.by_cookie.range(after) {
+            if dirs_only && e.kind != Kind::Directory {
+                continue;
+            }
             if add(e.ino, *c, e.kind, &e.name) {
                 break;
             }
@@ -926,11 +1150,18 @@ impl Mailslots {
     pub fn setattr(&self, ino: Ino, change: SetAttr) -> Result<Attr> {
         let node = self.node(ino)?;
         if let Some(size) = change.size {
-            node.slot()?;
+            if !matches!(node.body, Body::Slot(_) | Body::RemoteSlot(_)) {
+                return Err(Error::IsDirectory);
+            }
             // Shells truncate what they redirect into; that is harmless here.
             if size != 0 {
                 return Err(Error::InvalidArgument);
             }
+        }
+        let owned = change.mode.is_some() || change.uid.is_some() || change.gid.is_some();
+        if owned && !matches!(node.body, Body::Slot(_)) {
+            // Directories and remote names are names, nobody's property.
+            return Err(Error::NotPermitted);
         }
         {
             let mut meta = node.meta.lock();
@@ -971,6 +1202,9 @@ impl Mailslots {
                 .map(|(_, v)| v.into_bytes())
                 .ok_or(Error::NoAttribute);
         }
+        if let Some(max) = self.remote_max_message_size(ino, name)? {
+            return Ok(max.to_string().into_bytes());
+        }
         let (_, slot, attribute) = self.slot_attr(ino, name)?;
         let sender = match attribute {
             Attribute::NextSender => slot.next_sender(),
@@ -978,6 +1212,20 @@ impl Mailslots {
             _ => None,
         };
         Ok(attribute.format(&slot.info(), sender.as_ref()).into_bytes())
+    }
+
+    /// For a remote name: the largest message the network side sends to it
+    /// (GetMailslotInfo's maximum, as the target allows it).
+    fn remote_max_message_size(&self, ino: Ino, name: &OsStr) -> Result<Option<usize>> {
+        let node = self.node(ino)?;
+        let Body::RemoteSlot(at) = &node.body else {
+            return Ok(None);
+        };
+        if Attribute::from_name(name) != Some(Attribute::MaxMessageSize) {
+            return Err(Error::NoAttribute);
+        }
+        let sender = self.remote.read().clone().ok_or(Error::NetworkDown)?;
+        sender.max_message_size(&at.target, &at.path).map(Some)
     }
 
     pub fn listxattr(&self, ino: Ino) -> Result<Vec<u8>> {
@@ -994,6 +1242,10 @@ impl Mailslots {
                 out.extend_from_slice(a.name().as_bytes());
                 out.push(0);
             }
+        }
+        if matches!(node.body, Body::RemoteSlot(_)) {
+            out.extend_from_slice(Attribute::MaxMessageSize.name().as_bytes());
+            out.push(0);
         }
         Ok(out)
     }

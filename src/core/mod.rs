@@ -14,13 +14,16 @@ mod timer;
 pub mod xattr;
 
 #[cfg(test)]
+mod namespace_tests;
+#[cfg(test)]
 mod tests;
 
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use mailslots::{
-    Attr, Caller, Fh, Ino, Kind, Mailslots, ROOT, Role, SetAttr, StatFs, WaitToken,
+    Attr, Caller, Fh, Ino, KEPT_DIRECTORIES, Kind, Mailslots, ROOT, Role, SetAttr, StatFs,
+    WaitToken,
 };
-pub use remote::{RemoteSender, RemoteTarget, SendDone, TargetKind};
+pub use remote::{RemoteSender, RemoteTarget, SendDone, Server, TargetKind, WindowsName};
 pub use sender::Sender;
 pub use slot::{Readiness, SlotInfo, Waker};

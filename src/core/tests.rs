@@ -453,7 +453,11 @@ fn sender_attr(m: &Mailslots, ino: Ino, which: &str) -> String {
 #[test]
 fn every_message_remembers_its_sender() {
     let m = fs();
-    let (ino, s) = server(&m, "who");
+    // Open to others, so that the network may write to it too.
+    let (attr, s, _) = m
+        .create(ROOT, n("who"), 0o622, 0, libc::O_RDONLY, ROOT_USER)
+        .unwrap();
+    let ino = attr.ino;
     let c = m.open(ino, libc::O_WRONLY).unwrap();
     assert_eq!(sender_attr(&m, ino, "next"), "none");
     assert_eq!(sender_attr(&m, ino, "last"), "none");

@@ -251,7 +251,7 @@ fn serve(
     core.set_root_attributes(move || {
         let mut attributes = vec![(stop::PID_ATTRIBUTE.to_string(), pid.clone())];
         if let Some(net) = &counters {
-            attributes.extend(net.counters().snapshot());
+            attributes.extend(net.attributes());
         }
         attributes
     });

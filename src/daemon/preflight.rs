@@ -144,6 +144,7 @@ fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
         dgram_port: opts.dgram_port,
         name_port: opts.name_port,
         hosts: opts.hosts.clone(),
+        datagram_limit: opts.datagram_limit,
     }))
 }
 

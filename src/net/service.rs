@@ -3,11 +3,38 @@
 //! into local slots, and NetBIOS name queries (answering for our own name,
 //! asking for others'). Off unless the daemon is given an interface or an
 //! address.
+//!
+//! What it takes in, and why:
+//!
+//! - **Only the configured address.** Each port has two sockets: one bound
+//!   to the address (unicast traffic, and everything sent) and one bound to
+//!   the broadcast address (Linux delivers subnet broadcasts only to sockets
+//!   bound to that address or to the wildcard). Nothing binds the wildcard,
+//!   so no other interface's traffic arrives; with `--interface` both are
+//!   also tied to that device. Samba's nmbd binds the same pair per subnet.
+//! - **Only names this host has.** A mailslot write is accepted for this
+//!   computer's name (`<00>`, `<03>`, `<20>`) and for the workgroup's
+//!   member and browser-election group names (`<00>`, `<1E>`), the names
+//!   a Windows workstation registers; not for `<1B>`, `<1C>`, `<1D>` or
+//!   `__MSBROWSE__`, which only domain controllers and browsers own.
+//! - **Not its own datagrams.** A datagram from this host's address and
+//!   datagram port is its own broadcast looped back, dropped as nmbd drops
+//!   it. What this host sends to itself (a write to its own name, or to a
+//!   group it is in, which Windows also delivers locally) is delivered
+//!   locally by the sender, once, under the same rules as a received one.
+//! - **Only answers to its own questions.** A name query response counts
+//!   only if it has the transaction id, the name and the type of a query
+//!   this daemon has open, arrived addressed to it, and comes from the
+//!   address it gives for the name (a B node answers for itself). The
+//!   cache of answers is bounded; a flood of forged answers changes
+//!   nothing and costs no memory.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -24,8 +51,31 @@ const QUERY_TRIES: u32 = 3;
 const QUERY_INTERVAL: Duration = Duration::from_millis(250);
 /// Resolved names are kept at most this long, whatever TTL the owner gave.
 const MAX_CACHE: Duration = Duration::from_secs(600);
+/// Resolved names kept at once; the least recently used goes first.
+pub const NAME_CACHE_CAPACITY: usize = 256;
+/// Names being resolved at once; a write that would need one more fails
+/// with EAGAIN rather than grow the daemon.
+pub const MAX_PENDING_NAMES: usize = 256;
 /// Larger than any datagram a Windows host sends (594 bytes).
 const RECV_BUFFER: usize = 2048;
+
+/// Name types of this computer's own name that take mailslot writes.
+const OWN_NAME_TYPES: [u8; 3] = [0x00, 0x03, 0x20];
+/// Group names of the workgroup a Windows workstation is a member of:
+/// the domain's members `<00>` and the browser election group `<1E>`.
+const WORKGROUP_NAME_TYPES: [u8; 2] = [0x00, 0x1E];
+
+/// How large writes to other machines may be (`--datagram-limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DatagramLimit {
+    /// [MS-MAIL]'s limit (443 bytes of name and data; 424 bytes of data to
+    /// a domain), and Samba's for the mailslots Samba's nmbd serves.
+    #[default]
+    Protocol,
+    /// Every write within what Samba's nmbd reads: the whole datagram at
+    /// most 576 bytes.
+    Samba,
+}
 
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -40,6 +90,7 @@ pub struct NetConfig {
     pub name_port: u16,
     /// Computer names that resolve without asking the network.
     pub hosts: Vec<(String, Ipv4Addr)>,
+    pub datagram_limit: DatagramLimit,
 }
 
 macro_rules! counters {
@@ -68,16 +119,34 @@ counters! {
     dropped_fragment: "fragments of larger datagrams (not reassembled)",
     dropped_oversized: "mailslot writes larger than the protocol allows (name and data over 443 bytes)",
     dropped_foreign: "datagram-service packets that are not mailslot writes",
-    dropped_not_for_us: "mailslot writes addressed to another name",
+    dropped_not_for_us: "mailslot writes addressed to a name this host does not have",
+    dropped_own: "this host's own datagrams, looped back (delivered locally when sent)",
     dropped_no_slot: "mailslot writes for a slot that does not exist here",
+    dropped_denied: "mailslot writes for a slot (or under a directory) closed to other users",
     dropped_too_large: "mailslot writes larger than the slot's maximum",
     dropped_queue_full: "mailslot writes refused by the slot's or mount's quota",
     name_queries_answered: "name queries for this computer answered",
+    name_answers_ignored: "name query responses that answer no open query of ours",
     resolve_failures: "computer names that did not resolve",
 }
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Who sent a datagram, as far as the network tells: the UDP source and
+/// the NetBIOS source name. Neither is proof (UDP and NetBIOS have no
+/// authentication); this is what a queued message's sender is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatagramSource {
+    pub address: SocketAddrV4,
+    pub name: NetbiosName,
+}
+
+impl fmt::Display for DatagramSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.name, self.address)
+    }
 }
 
 type NameKey = (String, u8);
@@ -86,6 +155,7 @@ struct PendingSend {
     msg_type: MessageType,
     destination: NetbiosName,
     mailslot: String,
+    limit: SizeLimit,
     data: Vec<u8>,
     done: SendDone,
 }
@@ -97,32 +167,154 @@ struct Resolution {
     sends: Vec<PendingSend>,
 }
 
+struct Cached {
+    ip: Ipv4Addr,
+    until: Instant,
+    used: u64,
+}
+
+/// Resolved computer names, at most [`NAME_CACHE_CAPACITY`].
+#[derive(Default)]
+struct NameCache {
+    entries: HashMap<NameKey, Cached>,
+    clock: u64,
+}
+
+impl NameCache {
+    fn get(&mut self, key: &NameKey) -> Option<Ipv4Addr> {
+        self.clock += 1;
+        let now = Instant::now();
+        match self.entries.get_mut(key) {
+            Some(c) if c.until > now => {
+                c.used = self.clock;
+                Some(c.ip)
+            }
+            Some(_) => {
+                self.entries.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&mut self, key: NameKey, ip: Ipv4Addr, ttl: Duration) {
+        self.clock += 1;
+        if !self.entries.contains_key(&key) && self.entries.len() >= NAME_CACHE_CAPACITY {
+            let now = Instant::now();
+            self.entries.retain(|_, c| c.until > now);
+            if self.entries.len() >= NAME_CACHE_CAPACITY
+                && let Some(oldest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, c)| c.used)
+                    .map(|(k, _)| k.clone())
+            {
+                self.entries.remove(&oldest);
+            }
+        }
+        self.entries.insert(
+            key,
+            Cached {
+                ip,
+                until: Instant::now() + ttl,
+                used: self.clock,
+            },
+        );
+    }
+}
+
+/// One port's two sockets: the address's and the broadcast address's.
+struct Port {
+    unicast: UdpSocket,
+    broadcast: Option<UdpSocket>,
+}
+
+impl Port {
+    fn socket(&self, broadcast: bool) -> &UdpSocket {
+        match (&self.broadcast, broadcast) {
+            (Some(b), true) => b,
+            _ => &self.unicast,
+        }
+    }
+}
+
 pub struct Network {
     config: NetConfig,
     me: NetbiosName,
-    dgram: UdpSocket,
-    names: UdpSocket,
+    dgram: Port,
+    names: Port,
     core: Weak<Mailslots>,
     counters: Counters,
-    cache: Mutex<HashMap<NameKey, (Ipv4Addr, Instant)>>,
+    cache: Mutex<NameCache>,
     pending: Mutex<HashMap<NameKey, Resolution>>,
-    next_id: AtomicU16,
 }
 
-fn bind(port: u16, interface: Option<&str>) -> io::Result<UdpSocket> {
-    // Broadcasts only reach a socket bound to the wildcard address.
-    let socket = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
-    socket.set_broadcast(true)?;
+fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<UdpSocket> {
+    use nix::sys::socket::{
+        AddressFamily, SockFlag, SockType, SockaddrIn, setsockopt, socket, sockopt,
+    };
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // Others (an nmbd, another mount on another address) may hold the same
+    // port on other addresses of this host.
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    setsockopt(&fd, sockopt::Broadcast, &true)?;
     if let Some(iface) = interface {
-        let name = std::ffi::OsString::from(iface);
-        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::BindToDevice, &name)
-            .map_err(io::Error::from)?;
+        setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))?;
     }
-    Ok(socket)
+    nix::sys::socket::bind(
+        fd.as_raw_fd(),
+        &SockaddrIn::from(SocketAddrV4::new(address, port)),
+    )
+    .map_err(|e| {
+        io::Error::new(
+            io::Error::from(e).kind(),
+            format!("binding {address}:{port}: {e}"),
+        )
+    })?;
+    Ok(UdpSocket::from(fd))
+}
+
+fn bind_port(config: &NetConfig, port: u16) -> io::Result<Port> {
+    let iface = config.interface.as_deref();
+    let unicast = bind(config.address, port, iface)?;
+    let broadcast = if config.broadcast == config.address {
+        None
+    } else {
+        Some(bind(config.broadcast, port, iface)?)
+    };
+    Ok(Port { unicast, broadcast })
 }
 
 fn os_error(e: &io::Error) -> Error {
     Error::Network(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// A transaction id nobody on the segment can guess in advance.
+fn random_id() -> u16 {
+    let mut bytes = [0u8; 2];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the buffer.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n != 2 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        return (nanos ^ (nanos >> 16)) as u16;
+    }
+    u16::from_ne_bytes(bytes)
+}
+
+/// Mailslots that Samba's nmbd serves, or hands on from the 576-byte
+/// buffer it reads every datagram into (`source3/nmbd/nmbd_packets.c`,
+/// `read_packet` and `process_dgram`): writes to them are held to what
+/// it reads, so that none is dropped as "malformed" there.
+pub fn samba_mailslot(mailslot: &str) -> bool {
+    let m = mailslot.to_ascii_uppercase();
+    m.starts_with("\\MAILSLOT\\NET\\") || m == "\\MAILSLOT\\BROWSE" || m == "\\MAILSLOT\\LANMAN"
 }
 
 impl Network {
@@ -134,31 +326,45 @@ impl Network {
         let me = NetbiosName::new(&config.netbios_name, 0x00)
             .map_err(|e| invalid("--netbios-name", e))?;
         NetbiosName::new(&config.workgroup, 0x00).map_err(|e| invalid("--workgroup", e))?;
-        let dgram = bind(config.dgram_port, config.interface.as_deref())?;
-        let names = bind(config.name_port, config.interface.as_deref())?;
-        names.set_read_timeout(Some(QUERY_INTERVAL / 2))?;
+        let dgram = bind_port(&config, config.dgram_port)?;
+        let names = bind_port(&config, config.name_port)?;
+        names.unicast.set_read_timeout(Some(QUERY_INTERVAL / 2))?;
+        if let Some(b) = &names.broadcast {
+            b.set_read_timeout(Some(QUERY_INTERVAL / 2))?;
+        }
         let net = Arc::new(Network {
             me,
             dgram,
             names,
             core: Arc::downgrade(core),
             counters: Counters::default(),
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(NameCache::default()),
             pending: Mutex::new(HashMap::new()),
-            next_id: AtomicU16::new(std::process::id() as u16),
             config,
         });
-        let receiver = net.clone();
-        std::thread::Builder::new()
-            .name("mailslot-dgram".into())
-            .spawn(move || receiver.receive_datagrams())?;
-        let namer = net.clone();
-        std::thread::Builder::new()
-            .name("mailslot-names".into())
-            .spawn(move || namer.serve_names())?;
+        for broadcast in [false, true] {
+            if broadcast && net.dgram.broadcast.is_none() {
+                continue;
+            }
+            let suffix = if broadcast { "-bcast" } else { "" };
+            let receiver = net.clone();
+            std::thread::Builder::new()
+                .name(format!("mailslot-dgram{suffix}"))
+                .spawn(move || receiver.receive_datagrams(broadcast))?;
+            let namer = net.clone();
+            std::thread::Builder::new()
+                .name(format!("mailslot-names{suffix}"))
+                .spawn(move || namer.serve_names(broadcast))?;
+        }
         log::info!(
-            "network on: {} as {} in workgroup {}, datagrams on port {}, names on port {}",
+            "network on: {} (broadcast {}{}) as {} in workgroup {}, datagrams on port {}, names on port {}",
             net.config.address,
+            net.config.broadcast,
+            net.config
+                .interface
+                .as_deref()
+                .map(|i| format!(", interface {i}"))
+                .unwrap_or_default(),
             net.me.name(),
             net.config.workgroup,
             net.config.dgram_port,
@@ -171,8 +377,50 @@ impl Network {
         &self.counters
     }
 
-    fn next_id(&self) -> u16 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
+    /// The attributes of the mount root: the counters, and this host's
+    /// names and address, so tools can tell a domain from a computer.
+    pub fn attributes(&self) -> Vec<(String, String)> {
+        let mut out = self.counters.snapshot();
+        for (name, value) in [
+            ("netbios_name", self.me.name().to_string()),
+            ("workgroup", self.config.workgroup.clone()),
+            ("address", self.config.address.to_string()),
+        ] {
+            out.push((format!("user.mailslot.net.{name}"), value));
+        }
+        out
+    }
+
+    fn me_as_source(&self) -> DatagramSource {
+        DatagramSource {
+            address: SocketAddrV4::new(self.config.address, self.config.dgram_port),
+            name: self.me.clone(),
+        }
+    }
+
+    /// Whether this host has `name`, as a Windows workstation would: see
+    /// the module documentation.
+    fn listens_to(&self, name: &NetbiosName) -> bool {
+        let n = name.name();
+        if n.eq_ignore_ascii_case(self.me.name()) {
+            OWN_NAME_TYPES.contains(&name.suffix())
+        } else if n.eq_ignore_ascii_case(&self.config.workgroup) {
+            WORKGROUP_NAME_TYPES.contains(&name.suffix())
+        } else {
+            false
+        }
+    }
+
+    /// The size limit of a write to `mailslot`, to a group or one computer.
+    fn limit(&self, group: bool, mailslot: &str) -> SizeLimit {
+        if self.config.datagram_limit == DatagramLimit::Samba || samba_mailslot(mailslot) {
+            // Stricter than the other two for every name.
+            SizeLimit::Samba
+        } else if group {
+            SizeLimit::Domain
+        } else {
+            SizeLimit::Protocol
+        }
     }
 
     fn transmit(&self, p: PendingSend, to: Ipv4Addr) {
@@ -180,6 +428,7 @@ impl Network {
             msg_type,
             destination,
             mailslot,
+            limit,
             data,
             done,
         } = p;
@@ -192,22 +441,21 @@ impl Network {
             data,
         );
         dgram.source_port = self.config.dgram_port;
-        dgram.dgm_id = self.next_id();
-        let limit = if msg_type == MessageType::DirectGroup {
-            SizeLimit::Domain
-        } else {
-            SizeLimit::Protocol
-        };
+        dgram.dgm_id = random_id();
         let result = match dgram.build(limit) {
             Ok(bytes) => self
                 .dgram
+                .unicast
                 .send_to(&bytes, SocketAddrV4::new(to, self.config.dgram_port))
                 .map(|_| bump(&self.counters.sent))
                 .map_err(|e| {
                     log::warn!("sending to {} {}: {e}", dgram.destination, dgram.mailslot);
                     os_error(&e)
                 }),
-            Err(e) if e.class() == ErrorClass::TooLarge => Err(Error::MessageTooLarge),
+            Err(e) if e.class() == ErrorClass::TooLarge => {
+                log::debug!("write to {} refused: {e}", dgram.destination);
+                Err(Error::MessageTooLarge)
+            }
             Err(e) => {
                 log::debug!("cannot build a datagram for {}: {e}", dgram.mailslot);
                 Err(Error::InvalidName)
@@ -218,9 +466,6 @@ impl Network {
 
     /// The address of a computer name, if known without asking.
     fn known_address(&self, key: &NameKey) -> Option<Ipv4Addr> {
-        if key.0.eq_ignore_ascii_case(self.me.name()) {
-            return Some(self.config.address);
-        }
         if let Some((_, ip)) = self
             .config
             .hosts
@@ -229,30 +474,24 @@ impl Network {
         {
             return Some(*ip);
         }
-        let mut cache = self.cache.lock();
-        match cache.get(key) {
-            Some((ip, until)) if *until > Instant::now() => Some(*ip),
-            Some(_) => {
-                cache.remove(key);
-                None
-            }
-            None => None,
-        }
+        self.cache.lock().get(key)
     }
 
     fn query(&self, name: &NetbiosName, trn_id: u16) {
         let packet = NameQuery::broadcast(trn_id, name.clone()).build();
         let to = SocketAddrV4::new(self.config.broadcast, self.config.name_port);
-        if let Err(e) = self.names.send_to(&packet, to) {
+        if let Err(e) = self.names.unicast.send_to(&packet, to) {
             log::warn!("name query for {name}: {e}");
         }
     }
 
-    fn receive_datagrams(&self) {
+    fn receive_datagrams(&self, broadcast: bool) {
+        let socket = self.dgram.socket(broadcast);
         let mut buf = [0u8; RECV_BUFFER];
         loop {
-            match self.dgram.recv_from(&mut buf) {
-                Ok((n, from)) => self.handle_datagram(&buf[..n], from),
+            match socket.recv_from(&mut buf) {
+                Ok((n, SocketAddr::V4(from))) => self.handle_datagram(&buf[..n], from),
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::error!("datagram socket: {e}");
@@ -262,9 +501,14 @@ impl Network {
         }
     }
 
-    fn handle_datagram(&self, packet: &[u8], from: SocketAddr) {
+    fn handle_datagram(&self, packet: &[u8], from: SocketAddrV4) {
         let c = &self.counters;
         bump(&c.received);
+        if *from.ip() == self.config.address && from.port() == self.config.dgram_port {
+            // Our own broadcast, looped back; it was delivered locally when sent.
+            bump(&c.dropped_own);
+            return;
+        }
         let dgram = match MailslotDatagram::parse(packet) {
             Ok(d) => d,
             Err(e) => {
@@ -277,17 +521,13 @@ impl Network {
                 return;
             }
         };
-        let to_us = dgram.msg_type == MessageType::Broadcast
-            || dgram
-                .destination
-                .name()
-                .eq_ignore_ascii_case(self.me.name())
-            || dgram
-                .destination
-                .name()
-                .eq_ignore_ascii_case(&self.config.workgroup);
-        if !to_us {
+        if !self.listens_to(&dgram.destination) {
             bump(&c.dropped_not_for_us);
+            log::debug!(
+                "datagram from {from} for {} {} dropped: not a name of this host",
+                dgram.destination,
+                dgram.mailslot
+            );
             return;
         }
         if SizeLimit::Protocol
@@ -302,42 +542,56 @@ impl Network {
             );
             return;
         }
-        let Ok(path) = wire::mailslot_components(&dgram.mailslot) else {
+        // The sender as the datagram tells it; what a queued message's
+        // sender identity is made of.
+        let source = DatagramSource {
+            address: from,
+            name: dgram.source.clone(),
+        };
+        self.deliver(&dgram.mailslot, &dgram.data, &source);
+    }
+
+    /// Queues `data` into the local slot of `mailslot`, as a message from
+    /// `source`; counts and logs what could not be.
+    fn deliver(&self, mailslot: &str, data: &[u8], source: &DatagramSource) {
+        let c = &self.counters;
+        let Ok(path) = wire::mailslot_components(mailslot) else {
             bump(&c.dropped_malformed);
+            log::debug!("datagram from {source} dropped: bad mailslot name {mailslot:?}");
             return;
         };
         let Some(core) = self.core.upgrade() else {
             return;
         };
-        // The sender as the packet came, not as its NetBIOS header claims.
-        let source = match from {
-            SocketAddr::V4(v4) => v4,
-            SocketAddr::V6(_) => std::net::SocketAddrV4::new(dgram.source_ip, dgram.source_port),
-        };
         let sender = crate::core::Sender::Network {
-            source,
-            name: dgram.source.to_string(),
+            source: source.address,
+            name: source.name.to_string(),
         };
-        match core.deliver_to_path(&path, &dgram.data, &sender) {
+        match core.deliver_to_path(&path, data, &sender) {
             Ok(()) => bump(&c.delivered),
             Err(e) => {
                 bump(match e {
                     Error::MessageTooLarge => &c.dropped_too_large,
                     Error::QueueFull => &c.dropped_queue_full,
+                    Error::NotOpenToNetwork => &c.dropped_denied,
                     _ => &c.dropped_no_slot,
                 });
-                log::debug!("datagram from {from} for {} dropped: {e}", dgram.mailslot);
+                log::debug!("datagram from {source} for {mailslot} dropped: {e}");
             }
         }
     }
 
     /// Answers queries for this computer's name, collects answers to our
     /// own queries, and retries or gives up on the ones still open.
-    fn serve_names(&self) {
+    fn serve_names(&self, broadcast: bool) {
+        let socket = self.names.socket(broadcast);
         let mut buf = [0u8; RECV_BUFFER];
         loop {
-            match self.names.recv_from(&mut buf) {
-                Ok((n, from)) => self.handle_name_packet(&buf[..n], from),
+            match socket.recv_from(&mut buf) {
+                Ok((n, SocketAddr::V4(from))) => {
+                    self.handle_name_packet(&buf[..n], from, broadcast)
+                }
+                Ok(_) => {}
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -353,17 +607,11 @@ impl Network {
         }
     }
 
-    fn handle_name_packet(&self, packet: &[u8], from: SocketAddr) {
+    fn handle_name_packet(&self, packet: &[u8], from: SocketAddrV4, broadcast: bool) {
         if let Ok(query) = NameQuery::parse(packet) {
             let ours = query.name.name().eq_ignore_ascii_case(self.me.name())
-                && [0x00, 0x03, 0x20].contains(&query.name.suffix());
-            if !ours
-                || from
-                    == SocketAddr::V4(SocketAddrV4::new(
-                        self.config.address,
-                        self.config.name_port,
-                    ))
-            {
+                && OWN_NAME_TYPES.contains(&query.name.suffix());
+            if !ours || from == SocketAddrV4::new(self.config.address, self.config.name_port) {
                 return;
             }
             let answer = NameQueryResponse::answer(
@@ -376,7 +624,7 @@ impl Network {
                 }],
             );
             if let Ok(bytes) = answer.build()
-                && self.names.send_to(&bytes, from).is_ok()
+                && self.names.unicast.send_to(&bytes, from).is_ok()
             {
                 bump(&self.counters.name_queries_answered);
             }
@@ -389,19 +637,32 @@ impl Network {
             response.name.name().to_ascii_uppercase(),
             response.name.suffix(),
         );
-        let Some(ip) = response.addresses.iter().find(|a| !a.group).map(|a| a.ip) else {
-            return;
-        };
+        // Answers to a broadcast query come back addressed to the asker,
+        // from the owner, who gives its own address.
+        let from_owner = !broadcast
+            && response
+                .addresses
+                .iter()
+                .any(|a| !a.group && a.ip == *from.ip());
         let resolution = {
             let mut pending = self.pending.lock();
             match pending.get(&key) {
-                Some(r) if r.trn_id == response.trn_id => pending.remove(&key),
+                Some(r) if r.trn_id == response.trn_id && from_owner => pending.remove(&key),
                 _ => None,
             }
         };
+        let Some(resolution) = resolution else {
+            bump(&self.counters.name_answers_ignored);
+            log::trace!(
+                "name query response for {} from {from} ignored: no such query open, or not from the owner",
+                response.name
+            );
+            return;
+        };
+        let ip = *from.ip();
         let ttl = Duration::from_secs(u64::from(response.ttl)).min(MAX_CACHE);
-        self.cache.lock().insert(key, (ip, Instant::now() + ttl));
-        for send in resolution.map(|r| r.sends).unwrap_or_default() {
+        self.cache.lock().insert(key, ip, ttl);
+        for send in resolution.sends {
             self.transmit(send, ip);
         }
     }
@@ -447,11 +708,10 @@ impl Network {
 impl RemoteSender for Network {
     fn max_message_size(&self, target: &RemoteTarget, path: &[String]) -> Result<usize> {
         let mailslot = wire::mailslot_name(path).map_err(|_| Error::InvalidName)?;
-        let limit = match target.kind {
-            TargetKind::Computer => SizeLimit::Protocol,
-            TargetKind::Domain | TargetKind::PrimaryDomain => SizeLimit::Domain,
-        };
-        limit.max_data_len(&mailslot).ok_or(Error::InvalidName)
+        let group = target.kind != TargetKind::Computer;
+        self.limit(group, &mailslot)
+            .max_data_len(&mailslot)
+            .ok_or(Error::InvalidName)
     }
 
     fn send(&self, target: &RemoteTarget, path: &[String], data: Vec<u8>, done: SendDone) {
@@ -470,14 +730,37 @@ impl RemoteSender for Network {
             Ok(n) => n,
             Err(_) => return done(Err(Error::InvalidName)),
         };
+        let group = msg_type == MessageType::DirectGroup;
+        let limit = self.limit(group, &mailslot);
+        if limit
+            .max_data_len(&mailslot)
+            .is_none_or(|max| data.len() > max)
+        {
+            return done(Err(Error::MessageTooLarge));
+        }
+        let ours = self.listens_to(&destination);
+        let to_me = !group && destination.name().eq_ignore_ascii_case(self.me.name());
+        if ours {
+            // Windows delivers a write to this computer, or to a group it
+            // is in, to its own slot of that name as well.
+            self.deliver(&mailslot, &data, &self.me_as_source());
+        }
+        if to_me {
+            if !ours {
+                bump(&self.counters.dropped_not_for_us);
+                log::debug!("write to {destination}: not a name of this host");
+            }
+            return done(Ok(()));
+        }
         let send = PendingSend {
             msg_type,
             destination,
             mailslot,
+            limit,
             data,
             done,
         };
-        if msg_type == MessageType::DirectGroup {
+        if group {
             return self.transmit(send, self.config.broadcast);
         }
         let key = (
@@ -492,9 +775,17 @@ impl RemoteSender for Network {
         let first_query = {
             let mut pending = self.pending.lock();
             let fresh = !pending.contains_key(&key);
-            let trn_id = self.next_id();
+            if fresh && pending.len() >= MAX_PENDING_NAMES {
+                drop(pending);
+                log::info!(
+                    "{} names are being resolved; a write to {} refused",
+                    MAX_PENDING_NAMES,
+                    send.destination
+                );
+                return (send.done)(Err(Error::ResolverBusy));
+            }
             let r = pending.entry(key).or_insert_with(|| Resolution {
-                trn_id,
+                trn_id: random_id(),
                 tries: 1,
                 next_at: Instant::now() + QUERY_INTERVAL,
                 sends: Vec::new(),
@@ -506,5 +797,44 @@ impl RemoteSender for Network {
         if let Some((name, trn_id)) = first_query {
             self.query(&name, trn_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_bounded_and_keeps_what_is_used() {
+        let mut cache = NameCache::default();
+        let ip = Ipv4Addr::new(198, 18, 0, 9);
+        let ttl = Duration::from_secs(60);
+        cache.insert(("KEEP".into(), 0), ip, ttl);
+        for i in 0..10 * NAME_CACHE_CAPACITY {
+            cache.insert((format!("N{i}"), 0), ip, ttl);
+            assert_eq!(cache.get(&("KEEP".into(), 0)), Some(ip), "after {i}");
+        }
+        assert_eq!(cache.entries.len(), NAME_CACHE_CAPACITY);
+        cache.insert(("GONE".into(), 0), ip, Duration::ZERO);
+        assert_eq!(cache.get(&("GONE".into(), 0)), None);
+    }
+
+    #[test]
+    fn samba_served_mailslots() {
+        for m in [
+            "\\MAILSLOT\\NET\\NETLOGON",
+            "\\mailslot\\net\\GetDC12",
+            "\\MAILSLOT\\BROWSE",
+            "\\MAILSLOT\\LANMAN",
+        ] {
+            assert!(samba_mailslot(m), "{m}");
+        }
+        assert!(!samba_mailslot("\\MAILSLOT\\CHAT"));
+        assert!(!samba_mailslot("\\MAILSLOT\\NETLOGON"));
+        // 576 − 82 (datagram header and names) − 92 (SMB part up to the data).
+        assert_eq!(
+            SizeLimit::Samba.max_data_len("\\MAILSLOT\\NET\\NETLOGON"),
+            Some(402)
+        );
     }
 }

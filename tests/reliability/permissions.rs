@@ -36,8 +36,12 @@ const STRANGER: &[(&str, &str)] = &[
     ("unlink_public", "EPERM"),
     ("rename_public", "EPERM"),
     ("steal_server_fd_via_proc", "EACCES"),
-    ("create_in_roots_directory", "EACCES"),
-    ("mkdir_in_roots_directory", "EACCES"),
+    // Directories are shared (a path is a name, not property): root's
+    // `mkdir 0755` leaves rootdir open to every user, as on Windows.
+    ("create_in_roots_directory", "OK"),
+    ("mkdir_in_roots_directory", "OK"),
+    ("chmod_roots_directory", "EPERM"),
+    ("rmdir_roots_directory", "EPERM"),
     ("own_slot_in_shared_root", "OK"),
 ];
 
@@ -84,7 +88,9 @@ if pid == 0:
     case('rename_public', os.rename, P('public'), P('mine-now'))
     case('steal_server_fd_via_proc', os.open, '/proc/%d/fd/%d' % (os.getppid(), public), os.O_RDONLY)
     case('create_in_roots_directory', os.open, P('rootdir/x'), os.O_CREAT | os.O_RDONLY, 0o600)
-    case('mkdir_in_roots_directory', os.mkdir, P('rootdir/x'))
+    case('mkdir_in_roots_directory', os.mkdir, P('rootdir/y'))
+    case('chmod_roots_directory', os.chmod, P('rootdir'), 0o700)
+    case('rmdir_roots_directory', os.rmdir, P('rootdir/y'))
     case('own_slot_in_shared_root', server, 'strangers', os.O_RDONLY, 0o600)
     os.write(w, ('\n'.join(out) + '\n').encode())
     os.close(w)

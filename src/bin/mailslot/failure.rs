@@ -27,6 +27,15 @@ pub const EXIT_CODES: &[(u8, &str)] = &[
     ),
     (7, "slot exists: another server holds the name (listen)"),
     (8, "permission denied"),
+    (
+        9,
+        "host unreachable: no computer of that name answered a name query (send)",
+    ),
+    (
+        10,
+        "network off: the mount was started without --interface or --address, so names on \
+         other machines cannot be reached (send)",
+    ),
 ];
 
 #[derive(Debug)]
@@ -39,6 +48,8 @@ pub enum Failure {
     QueueFull(String),
     Exists(String),
     PermissionDenied(String),
+    Unreachable(String),
+    NetworkOff(String),
 }
 
 impl Failure {
@@ -52,6 +63,8 @@ impl Failure {
             Failure::QueueFull(_) => 6,
             Failure::Exists(_) => 7,
             Failure::PermissionDenied(_) => 8,
+            Failure::Unreachable(_) => 9,
+            Failure::NetworkOff(_) => 10,
         }
     }
 
@@ -68,6 +81,13 @@ impl Failure {
             Some(ENOSPC) => Failure::QueueFull(format!("{what}: queue full")),
             Some(EEXIST) => Failure::Exists(format!("{what}: the slot exists (it has a server)")),
             Some(EACCES | EPERM) => Failure::PermissionDenied(format!("{what}: permission denied")),
+            Some(EHOSTUNREACH) => Failure::Unreachable(format!(
+                "{what}: the computer name did not resolve (no answer to a name query)"
+            )),
+            Some(ENETDOWN) => Failure::NetworkOff(format!(
+                "{what}: the network side of mailslotfs is off (mounted without --interface \
+                 or --address)"
+            )),
             _ => Failure::Other(format!("{what}: {}", mailslotfs::cli::error_text(err))),
         }
     }
@@ -82,7 +102,9 @@ impl fmt::Display for Failure {
         | Failure::TooLarge(m)
         | Failure::QueueFull(m)
         | Failure::Exists(m)
-        | Failure::PermissionDenied(m)) = self;
+        | Failure::PermissionDenied(m)
+        | Failure::Unreachable(m)
+        | Failure::NetworkOff(m)) = self;
         f.write_str(m)
     }
 }
@@ -102,6 +124,8 @@ mod tests {
             Failure::QueueFull(String::new()),
             Failure::Exists(String::new()),
             Failure::PermissionDenied(String::new()),
+            Failure::Unreachable(String::new()),
+            Failure::NetworkOff(String::new()),
         ];
         let mut codes: Vec<u8> = all.iter().map(Failure::code).collect();
         for c in &codes {
@@ -123,6 +147,8 @@ mod tests {
         assert_eq!(f(libc::EEXIST), 7);
         assert_eq!(f(libc::EACCES), 8);
         assert_eq!(f(libc::EPERM), 8);
+        assert_eq!(f(libc::EHOSTUNREACH), 9);
+        assert_eq!(f(libc::ENETDOWN), 10);
         assert_eq!(f(libc::EIO), 1);
     }
 }

@@ -13,7 +13,9 @@ pub fn run(mount: &Path, args: &ListenArgs) -> Result<(), Failure> {
     let mount = mounted::check(mount)?;
     let slot = Slot::parse(&mount, &args.name)?;
     make_parents(&mount, &slot)?;
-    let mut server = create(&slot, args.mode)?;
+    // Datagrams are queued only into slots other users may write to.
+    let mode = if args.network { Some(0o622) } else { args.mode };
+    let mut server = create(&slot, mode)?;
 
     if let Some(size) = args.max_message_size {
         xattr::fset(&server, xattr::MAX_MESSAGE_SIZE, &size.to_string())

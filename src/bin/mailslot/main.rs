@@ -89,6 +89,12 @@ pub struct ListenArgs {
     /// not apply); 622 lets every user send [default: 666 less the umask].
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     pub mode: Option<u32>,
+
+    /// Let other machines send to the slot (mailslotfs --interface): the
+    /// network counts as "other users", so the slot gets mode 622 and every
+    /// local user may send to it as well.
+    #[arg(long, conflicts_with = "mode")]
+    pub network: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,8 +111,21 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 pub struct SendArgs {
-    /// The slot: jobs, dir/jobs or \\.\mailslot\dir\jobs.
+    /// The slot: jobs, dir/jobs, \\.\mailslot\dir\jobs; on other machines
+    /// \\HOST\mailslot\jobs, \\DOMAIN\mailslot\jobs, \\*\mailslot\jobs,
+    /// \\DOMAIN<1C>\mailslot\net\netlogon, or @HOST/jobs, @@DOMAIN/jobs, @@/jobs.
     pub name: String,
+
+    /// \\NAME\mailslot\... names a domain (or workgroup): the message goes to
+    /// every host in it. [default: only for the mount's own workgroup and
+    /// group types such as <1C>]
+    #[arg(long, conflicts_with = "computer")]
+    pub domain: bool,
+
+    /// \\NAME\mailslot\... names one computer, even if it is spelled like the
+    /// mount's workgroup.
+    #[arg(long)]
+    pub computer: bool,
 
     /// Messages, one per argument. Without any, stdin is read.
     pub messages: Vec<OsString>,
@@ -166,13 +185,20 @@ Every message is one write(2), so the server reads it whole. Empty messages cann
 be sent (a zero-length write never reaches the filesystem): an empty argument is an
 error, empty lines with --lines are skipped. Lines are sent as they arrive, so
 `tail -f log | mailslot send --lines jobs` forwards each line at once.
+Names on other machines need the mount's network side (mailslotfs --interface).
+Each message is then one datagram; nobody confirms it, so success means it left.
+The largest message depends on the target and the mailslot name (424 bytes or less
+to a domain, 402 to \\\\DOMAIN<1C>\\mailslot\\net\\netlogon; see docs/network.md):
+a larger one is refused (exit 5) and nothing is sent. The directories of such a name
+(net in \\\\DC\\mailslot\\net\\netlogon) are made in the mount as needed.
 Exit status: see `mailslot --help`.";
 
 fn after_help() -> String {
     let mut s = String::from(
         "Names: jobs, dir/jobs or \\\\.\\mailslot\\dir\\jobs (the Windows form; the prefix is \
-         case-insensitive, like slot names). The mount point is --mount, else $MAILSLOT_MOUNT, \
-         else /mailslot.\n\nExit status:\n",
+         case-insensitive, like slot names); `send` also takes names on other machines \
+         (\\\\HOST\\mailslot\\jobs, \\\\*\\mailslot\\jobs, @HOST/jobs). The mount point is \
+         --mount, else $MAILSLOT_MOUNT, else /mailslot.\n\nExit status:\n",
     );
     for (code, meaning) in EXIT_CODES {
         s.push_str(&format!("  {code}  {meaning}\n"));

@@ -1,9 +1,13 @@
 //! `mailslot send`: CreateFile on the slot, then one WriteFile per message.
+//! The slot may be on another machine: then each message is one datagram.
 
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
+
+use mailslotfs::core::TargetKind;
 
 use crate::failure::Failure;
 use crate::slot::Slot;
@@ -19,7 +23,22 @@ pub fn run(mount: &Path, args: &SendArgs) -> Result<(), Failure> {
         ));
     }
     let mount = mounted::check(mount)?;
-    let slot = Slot::parse(&mount, &args.name)?;
+    let kind = match (args.domain, args.computer) {
+        (true, _) => Some(TargetKind::Domain),
+        (_, true) => Some(TargetKind::Computer),
+        _ => None,
+    };
+    let workgroup = || crate::xattr::get(&mount, crate::xattr::NET_WORKGROUP).ok();
+    let slot = Slot::parse_send(&mount, &args.name, workgroup, kind)?;
+    if let Some(dirs) = slot.remote_dirs(&mount) {
+        // The directories under a target are the mount's own (shared by
+        // every user), so the path needs them here.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o777)
+            .create(&dirs)
+            .map_err(|e| opening_failed(&slot, &e))?;
+    }
     let mut client = open(&slot)?;
 
     if !args.messages.is_empty() {
@@ -65,17 +84,48 @@ pub fn run(mount: &Path, args: &SendArgs) -> Result<(), Failure> {
     write(&mut client, &slot, &message)
 }
 
+/// CreateFile(GENERIC_WRITE): a plain write-only open, never O_CREAT,
+/// for a local slot and a remote name alike.
 fn open(slot: &Slot) -> Result<File, Failure> {
     std::fs::OpenOptions::new()
         .write(true)
         .open(&slot.path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT) => {
-                Failure::NoSuchSlot(format!("{slot}: no such slot (no server has created it)"))
-            }
-            Some(libc::EISDIR) => Failure::Other(format!("{slot} is a directory, not a slot")),
-            _ => Failure::io(&format!("opening {slot}"), &e),
-        })
+        .map_err(|e| opening_failed(slot, &e))
+}
+
+fn opening_failed(slot: &Slot, e: &io::Error) -> Failure {
+    match e.raw_os_error() {
+        Some(libc::ENOENT) if slot.remote.is_none() => {
+            Failure::NoSuchSlot(format!("{slot}: no such slot (no server has created it)"))
+        }
+        Some(libc::EISDIR) => Failure::Other(format!("{slot} is a directory, not a slot")),
+        Some(libc::ENETDOWN) => network_off(slot),
+        _ => Failure::io(&format!("opening {slot}"), e),
+    }
+}
+
+fn network_off(slot: &Slot) -> Failure {
+    Failure::NetworkOff(format!(
+        "{slot}: the network side of this mount is off (mailslotfs was started without \
+         --interface or --address), so no other machine can be reached"
+    ))
+}
+
+fn too_large(slot: &Slot, len: usize) -> Failure {
+    let max = match crate::xattr::get(&slot.path, crate::xattr::MAX_MESSAGE_SIZE).as_deref() {
+        Ok("0") => " (it takes any size the mount carries whole)".to_string(),
+        Ok(max) => format!(" (at most {max})"),
+        Err(_) => String::new(),
+    };
+    match &slot.remote {
+        None => Failure::TooLarge(format!(
+            "{slot}: a message of {len} bytes is larger than the slot accepts{max}"
+        )),
+        Some(_) => Failure::TooLarge(format!(
+            "{slot}: a message of {len} bytes is larger than one datagram to this target \
+             may carry{max}; nothing was sent"
+        )),
+    }
 }
 
 fn write(client: &mut File, slot: &Slot, message: &[u8]) -> Result<(), Failure> {
@@ -94,14 +144,20 @@ fn write(client: &mut File, slot: &Slot, message: &[u8]) -> Result<(), Failure> 
         }
     };
     Err(match err.raw_os_error() {
-        Some(libc::EMSGSIZE) => Failure::TooLarge(format!(
-            "{slot}: a message of {} bytes is larger than the slot accepts{}",
-            message.len(),
-            match crate::xattr::get(&slot.path, crate::xattr::MAX_MESSAGE_SIZE).as_deref() {
-                Ok("0") => " (it takes any size the mount carries whole)".to_string(),
-                Ok(max) => format!(" (at most {max})"),
-                Err(_) => String::new(),
-            }
+        Some(libc::EMSGSIZE) => too_large(slot, message.len()),
+        Some(libc::EHOSTUNREACH) => {
+            let name = slot
+                .remote
+                .as_ref()
+                .map_or(String::new(), |t| t.name.clone());
+            Failure::Unreachable(format!(
+                "{slot}: no computer named {name} answered a name query, so nothing was \
+                 sent (if {name} is a domain or workgroup, give --domain)"
+            ))
+        }
+        Some(libc::ENETDOWN) => network_off(slot),
+        Some(libc::EAGAIN) if slot.remote.is_some() => Failure::Other(format!(
+            "{slot}: too many computer names are being resolved at once; try again"
         )),
         Some(libc::ENOSPC) => Failure::QueueFull(format!(
             "{slot}: queue full: the slot (or the whole mount) holds as much as it may; \
