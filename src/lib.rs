@@ -1,7 +1,8 @@
 //! mailslotfs: Windows mailslots as a FUSE filesystem.
 //!
 //! - [`core`]: the mailslots themselves, unit-tested without FUSE.
-//! - [`fuse`]: the thin adapter from fuser callbacks to core calls.
+//! - [`fuse`]: the FUSE protocol and session, and the thin adapter from
+//!   requests to core calls.
 //! - [`daemon`]: mounting, daemonizing, unmounting, signals.
 //! - [`net`]: the Remote Mailslot Protocol on the wire.
 //! - [`cli`]: the command line.

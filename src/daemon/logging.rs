@@ -7,9 +7,6 @@
 //! - `--foreground` elsewhere: stderr, timestamped;
 //! - daemonized: syslog (`/dev/log`), or where there is none (a container,
 //!   say) a file, named on stderr before the daemon detaches.
-//!
-//! fuser's own per-request debug lines are kept out unless trace output is
-//! asked for.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -119,12 +116,7 @@ struct Filtered<L> {
 
 impl<L: Log> Filtered<L> {
     fn wanted(&self, m: &Metadata) -> bool {
-        let limit = if m.target().starts_with("fuser") && self.level < LevelFilter::Trace {
-            LevelFilter::Warn
-        } else {
-            self.level
-        };
-        m.level() <= limit
+        m.level() <= self.level
     }
 }
 
