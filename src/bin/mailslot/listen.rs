@@ -51,7 +51,11 @@ pub fn run(mount: &Path, args: &ListenArgs) -> Result<(), Failure> {
         };
         received += 1;
         rendered.clear();
-        output::render(args.format, &buf[..n], &mut rendered);
+        // The only reader of its slot: the last message taken is this one.
+        let sender = (args.format == crate::Format::Json)
+            .then(|| xattr::fget(&server, xattr::LAST_SENDER).ok())
+            .flatten();
+        output::render(args.format, &buf[..n], sender.as_deref(), &mut rendered);
         if let Err(e) = stdout.write_all(&rendered).and_then(|()| stdout.flush()) {
             // Whoever read our output has gone (`listen | head -1`): done.
             if e.kind() == io::ErrorKind::BrokenPipe {

@@ -11,6 +11,7 @@ pub const NEXT_MESSAGE_SIZE: &str = "user.mailslot.next_message_size";
 pub const MESSAGE_COUNT: &str = "user.mailslot.message_count";
 pub const QUEUED_BYTES: &str = "user.mailslot.queued_bytes";
 pub const READ_TIMEOUT_MS: &str = "user.mailslot.read_timeout_ms";
+pub const LAST_SENDER: &str = "user.mailslot.last_sender";
 /// On the mount root when the network side is on: the mount's workgroup.
 pub const NET_WORKGROUP: &str = "user.mailslot.net.workgroup";
 
