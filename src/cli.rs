@@ -141,6 +141,18 @@ pub struct Options {
     #[arg(long = "host", value_name = "NAME=IPV4", value_parser = parse_host, help_heading = NET)]
     pub hosts: Vec<(String, Ipv4Addr)>,
 
+    /// A WINS server (NetBIOS name server) to register this computer's names
+    /// with and to resolve computer names through, before broadcasting
+    /// (repeatable: tried in order).
+    #[arg(long = "wins", value_name = "IPV4", help_heading = NET)]
+    pub wins: Vec<Ipv4Addr>,
+
+    /// The time to live, in seconds, this computer asks for its names; a
+    /// WINS server may grant less, and names are refreshed at half of it.
+    #[arg(long, value_name = "SECONDS", default_value_t = crate::net::names::DEFAULT_TTL,
+          value_parser = clap::value_parser!(u32).range(1..), help_heading = NET)]
+    pub name_ttl: u32,
+
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = ArgAction::Count)]
     pub verbose: u8,
@@ -405,6 +417,20 @@ impl Options {
                 self.hosts.push(parse_host(need()?).map_err(|e| bad(&e))?);
                 return Ok(None);
             }
+            // Repeatable: -o wins=... adds to the --wins list.
+            "wins" => {
+                self.wins
+                    .push(need()?.parse().map_err(|_| bad("not an IPv4 address"))?);
+                return Ok(None);
+            }
+            "name_ttl" => {
+                self.name_ttl = need()?
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| bad("not a number of seconds from 1"))?;
+                "name_ttl"
+            }
             "datagram_limit" => {
                 self.datagram_limit = match need()? {
                     "protocol" => DatagramLimit::Protocol,
@@ -535,6 +561,18 @@ mod tests {
         ]);
         assert_eq!(o.address, Some(Ipv4Addr::new(198, 18, 0, 1)));
         assert_eq!(o.hosts, [("DC".to_string(), Ipv4Addr::new(198, 18, 0, 9))]);
+        let o = parse(&[
+            "--wins",
+            "198.18.0.2",
+            "-o",
+            "wins=198.18.1.2,name_ttl=60",
+            "m",
+        ]);
+        assert_eq!(
+            o.wins,
+            [Ipv4Addr::new(198, 18, 0, 2), Ipv4Addr::new(198, 18, 1, 2)]
+        );
+        assert_eq!(o.name_ttl, 60);
         assert_eq!(
             (o.dgram_port, o.name_port, o.workgroup.as_str()),
             (138, 137, "WORKGROUP")

@@ -333,6 +333,7 @@ fn serve(
 
     let result = wait(rx, &mountpoint, &identity, &core);
     if let Some(net) = network {
+        net.release_names();
         let counts: Vec<String> = net
             .counters()
             .snapshot()

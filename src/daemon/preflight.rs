@@ -110,6 +110,9 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
 /// The network settings the options ask for; `None` leaves the network off.
 fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
     if opts.interface.is_none() && opts.address.is_none() {
+        if !opts.wins.is_empty() {
+            return Err("--wins needs the network side on (--interface or --address)".into());
+        }
         return Ok(None);
     }
     let (mut address, mut broadcast) = (opts.address, opts.broadcast);
@@ -144,6 +147,8 @@ fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
         dgram_port: opts.dgram_port,
         name_port: opts.name_port,
         hosts: opts.hosts.clone(),
+        wins: opts.wins.clone(),
+        name_ttl: opts.name_ttl,
         datagram_limit: opts.datagram_limit,
     }))
 }

@@ -5,6 +5,8 @@
 //!   between wire mailslot names and paths under the mount.
 //! - [`names`]: NetBIOS names (wire encoding and user spelling) and the
 //!   name query packets used to resolve them.
+//! - [`registration`]: the other name service packets: registration,
+//!   refresh, release (and their answers) and node status.
 //!
 //! - [`service`]: the sockets and threads that use them at run time.
 //!
@@ -12,6 +14,7 @@
 //! and fuzzed byte for byte.
 
 pub mod names;
+pub mod registration;
 pub mod service;
 pub mod wire;
 

@@ -159,8 +159,16 @@ impl NetbiosName {
         self.suffix == other.suffix && self.name.eq_ignore_ascii_case(&other.name)
     }
 
+    /// The wildcard `*<00>` that node status requests ask about.
+    pub fn wildcard() -> NetbiosName {
+        NetbiosName {
+            name: "*".into(),
+            suffix: 0,
+        }
+    }
+
     /// The 16 bytes before encoding: the name padded to 15, then the suffix.
-    fn raw(&self) -> [u8; 16] {
+    pub(crate) fn raw(&self) -> [u8; 16] {
         // The wildcard `*` is padded with NULs, not spaces (RFC 1002 §4.1;
         // Samba and Windows agree), so that it decodes as `*` again.
         let pad = if self.name == "*" { 0 } else { b' ' };
@@ -228,7 +236,7 @@ impl NetbiosName {
         Ok((NetbiosName::from_raw(&raw), r.pos()))
     }
 
-    fn from_raw(raw: &[u8; 16]) -> NetbiosName {
+    pub(crate) fn from_raw(raw: &[u8; 16]) -> NetbiosName {
         let (body, suffix) = raw.split_at(15);
         let body = if body[0] == b'*' && body[1..].iter().all(|&b| b == 0) {
             &body[..1]

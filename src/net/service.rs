@@ -34,13 +34,16 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::names::{DEFAULT_TTL, NameQuery, NameQueryResponse, NbAddress, NetbiosName, NodeType};
+mod citizen;
+
+use super::names::{DEFAULT_TTL, NameQuery, NameQueryResponse, NbAddress, NetbiosName};
+use super::registration::{self, NameRequest, NameResponse, NodeStatusRequest, QueryAnswer};
 use super::wire::{self, ErrorClass, MailslotDatagram, MessageType, SizeLimit};
 use crate::core::{Error, Mailslots, RemoteSender, RemoteTarget, Result, SendDone, TargetKind};
 
@@ -91,6 +94,10 @@ pub struct NetConfig {
     /// Computer names that resolve without asking the network.
     pub hosts: Vec<(String, Ipv4Addr)>,
     pub datagram_limit: DatagramLimit,
+    /// WINS servers, in the order they are asked.
+    pub wins: Vec<Ipv4Addr>,
+    /// The TTL asked for this computer's names, in seconds.
+    pub name_ttl: u32,
 }
 
 macro_rules! counters {
@@ -128,6 +135,10 @@ counters! {
     name_queries_answered: "name queries for this computer answered",
     name_answers_ignored: "name query responses that answer no open query of ours",
     resolve_failures: "computer names that did not resolve",
+    names_registered: "this computer's names registered at start (on the segment or with WINS)",
+    names_defended: "other nodes' registrations of this computer's names refused",
+    name_refreshes: "names refreshed with a WINS server",
+    node_status_answered: "node status requests (nmblookup -A, nbtstat -A) answered",
 }
 
 fn bump(c: &AtomicU64) {
@@ -162,6 +173,8 @@ struct PendingSend {
 
 struct Resolution {
     trn_id: u16,
+    /// Which WINS server is being asked; past the last one, the segment.
+    phase: usize,
     tries: u32,
     next_at: Instant,
     sends: Vec<PendingSend>,
@@ -247,6 +260,13 @@ pub struct Network {
     counters: Counters,
     cache: Mutex<NameCache>,
     pending: Mutex<HashMap<NameKey, Resolution>>,
+    /// The names this computer holds (see `citizen`).
+    held: Mutex<Vec<citizen::Held>>,
+    /// Where answers to registrations, refreshes and releases go while one
+    /// is open.
+    replies: Mutex<Option<std::sync::mpsc::Sender<(NameResponse, SocketAddrV4)>>>,
+    exchanging: Mutex<()>,
+    stopping: AtomicBool,
 }
 
 fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<UdpSocket> {
@@ -340,6 +360,10 @@ impl Network {
             counters: Counters::default(),
             cache: Mutex::new(NameCache::default()),
             pending: Mutex::new(HashMap::new()),
+            held: Mutex::new(Vec::new()),
+            replies: Mutex::new(None),
+            exchanging: Mutex::new(()),
+            stopping: AtomicBool::new(false),
             config,
         });
         for broadcast in [false, true] {
@@ -370,6 +394,7 @@ impl Network {
             net.config.dgram_port,
             net.config.name_port
         );
+        net.register_names()?;
         Ok(net)
     }
 
@@ -477,9 +502,17 @@ impl Network {
         self.cache.lock().get(key)
     }
 
-    fn query(&self, name: &NetbiosName, trn_id: u16) {
-        let packet = NameQuery::broadcast(trn_id, name.clone()).build();
-        let to = SocketAddrV4::new(self.config.broadcast, self.config.name_port);
+    /// Asks WINS server number `phase` (unicast), or past the last one
+    /// the segment (broadcast), who has `name`.
+    fn query(&self, name: &NetbiosName, trn_id: u16, phase: usize) {
+        let (packet, to) = match self.config.wins.get(phase) {
+            Some(&server) => (registration::unicast_query(trn_id, name), server),
+            None => (
+                NameQuery::broadcast(trn_id, name.clone()).build(),
+                self.config.broadcast,
+            ),
+        };
+        let to = SocketAddrV4::new(to, self.config.name_port);
         if let Err(e) = self.names.unicast.send_to(&packet, to) {
             log::warn!("name query for {name}: {e}");
         }
@@ -620,7 +653,7 @@ impl Network {
                 vec![NbAddress {
                     ip: self.config.address,
                     group: false,
-                    node_type: NodeType::B,
+                    node_type: self.node_type(),
                 }],
             );
             if let Ok(bytes) = answer.build()
@@ -628,6 +661,18 @@ impl Network {
             {
                 bump(&self.counters.name_queries_answered);
             }
+            return;
+        }
+        if let Ok(request) = NodeStatusRequest::parse(packet) {
+            return self.node_status(&request, from);
+        }
+        if let Ok(request) = NameRequest::parse(packet) {
+            return self.name_request(&request, from);
+        }
+        if let Ok(response) = NameResponse::parse(packet) {
+            return self.name_response(response, from);
+        }
+        if self.wins_answer(packet, from) {
             return;
         }
         let Ok(response) = NameQueryResponse::parse(packet) else {
@@ -647,7 +692,13 @@ impl Network {
         let resolution = {
             let mut pending = self.pending.lock();
             match pending.get(&key) {
-                Some(r) if r.trn_id == response.trn_id && from_owner => pending.remove(&key),
+                Some(r)
+                    if r.trn_id == response.trn_id
+                        && from_owner
+                        && r.phase >= self.config.wins.len() =>
+                {
+                    pending.remove(&key)
+                }
                 _ => None,
             }
         };
@@ -659,12 +710,76 @@ impl Network {
             );
             return;
         };
-        let ip = *from.ip();
-        let ttl = Duration::from_secs(u64::from(response.ttl)).min(MAX_CACHE);
-        self.cache.lock().insert(key, ip, ttl);
+        let ttl = Duration::from_secs(u64::from(response.ttl));
+        self.resolved(key, *from.ip(), ttl, resolution);
+    }
+
+    fn resolved(&self, key: NameKey, ip: Ipv4Addr, ttl: Duration, resolution: Resolution) {
+        self.cache.lock().insert(key, ip, ttl.min(MAX_CACHE));
         for send in resolution.sends {
             self.transmit(send, ip);
         }
+    }
+
+    /// An answer from the WINS server being asked: the owner's address, or
+    /// "no such name", which moves the query on to the next server or the
+    /// segment at once. Whether `packet` was such an answer.
+    fn wins_answer(&self, packet: &[u8], from: SocketAddrV4) -> bool {
+        if self.config.wins.is_empty() {
+            return false;
+        }
+        let Ok(answer) = QueryAnswer::parse(packet) else {
+            return false;
+        };
+        let mut pending = self.pending.lock();
+        let Some(key) = pending
+            .iter()
+            .find(|(k, r)| {
+                r.trn_id == answer.trn_id
+                    && self.config.wins.get(r.phase) == Some(from.ip())
+                    && answer
+                        .name
+                        .as_ref()
+                        .is_none_or(|n| n.suffix() == k.1 && n.name().eq_ignore_ascii_case(&k.0))
+            })
+            .map(|(k, _)| k.clone())
+        else {
+            return false;
+        };
+        match answer.unique_address {
+            Some(ip) if answer.rcode == 0 => {
+                let resolution = pending.remove(&key).expect("just found");
+                drop(pending);
+                let ttl = Duration::from_secs(u64::from(answer.ttl));
+                log::debug!(
+                    "WINS {} resolved {}<{:02x}> to {ip}",
+                    from.ip(),
+                    key.0,
+                    key.1
+                );
+                self.resolved(key, ip, ttl, resolution);
+            }
+            _ => {
+                let r = pending.get_mut(&key).expect("just found");
+                log::debug!(
+                    "WINS {} does not know {}<{:02x}> (rcode {})",
+                    from.ip(),
+                    key.0,
+                    key.1,
+                    answer.rcode
+                );
+                r.phase += 1;
+                r.tries = 1;
+                r.trn_id = random_id();
+                r.next_at = Instant::now() + QUERY_INTERVAL;
+                let (trn_id, phase) = (r.trn_id, r.phase);
+                drop(pending);
+                if let Ok(n) = NetbiosName::new(&key.0, key.1) {
+                    self.query(&n, trn_id, phase);
+                }
+            }
+        }
+        true
     }
 
     fn retry_resolutions(&self) {
@@ -678,18 +793,24 @@ impl Network {
                     return true;
                 }
                 if r.tries >= QUERY_TRIES {
-                    failed.push((key.clone(), std::mem::take(&mut r.sends)));
-                    return false;
+                    if r.phase >= self.config.wins.len() {
+                        failed.push((key.clone(), std::mem::take(&mut r.sends)));
+                        return false;
+                    }
+                    // That server is silent: the next one, or the segment.
+                    r.phase += 1;
+                    r.tries = 0;
+                    r.trn_id = random_id();
                 }
                 r.tries += 1;
                 r.next_at = now + QUERY_INTERVAL;
-                resend.push((key.clone(), r.trn_id));
+                resend.push((key.clone(), r.trn_id, r.phase));
                 true
             });
         }
-        for ((name, suffix), trn_id) in resend {
+        for ((name, suffix), trn_id, phase) in resend {
             if let Ok(n) = NetbiosName::new(&name, suffix) {
-                self.query(&n, trn_id);
+                self.query(&n, trn_id, phase);
             }
         }
         for ((name, suffix), sends) in failed {
@@ -786,6 +907,7 @@ impl RemoteSender for Network {
             }
             let r = pending.entry(key).or_insert_with(|| Resolution {
                 trn_id: random_id(),
+                phase: 0,
                 tries: 1,
                 next_at: Instant::now() + QUERY_INTERVAL,
                 sends: Vec::new(),
@@ -795,7 +917,7 @@ impl RemoteSender for Network {
             fresh.then_some((name, r.trn_id))
         };
         if let Some((name, trn_id)) = first_query {
-            self.query(&name, trn_id);
+            self.query(&name, trn_id, 0);
         }
     }
 }
