@@ -12,7 +12,7 @@ mod lan;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lan::{BROADCAST, Lan, py};
@@ -22,59 +22,12 @@ use mailslotfs::net::wire::{MailslotDatagram, MessageType, SizeLimit};
 /// Starts nmbd on host `i` as PEERDC, the PDC of TESTDOM, and waits until
 /// it has registered TESTDOM<1C> (a few seconds after it starts).
 fn start_nmbd(lan: &mut Lan, i: usize) {
-    lan::require(&["nmbd", "nmblookup"]);
-    let root = lan.dir.path().join("samba");
-    for sub in ["lock", "state", "cache", "private", "pid", "log", "ncalrpc"] {
-        fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    let r = |sub: &str| root.join(sub).display().to_string();
-    let conf = root.join("smb.conf");
-    fs::write(
-        &conf,
-        format!(
-            "[global]
-    workgroup = TESTDOM
-    netbios name = PEERDC
-    security = user
-    domain logons = yes
-    domain master = yes
-    local master = yes
-    preferred master = yes
-    os level = 65
-    interfaces = eth0
-    bind interfaces only = yes
-    disable netbios = no
-    dns proxy = no
-    wins support = no
-    lock directory = {}
-    state directory = {}
-    cache directory = {}
-    private dir = {}
-    pid directory = {}
-    ncalrpc dir = {}
-    log file = {}/log.%m
-    log level = 3
-    passdb backend = tdbsam:{}/passdb.tdb
-",
-            r("lock"),
-            r("state"),
-            r("cache"),
-            r("private"),
-            r("pid"),
-            r("ncalrpc"),
-            r("log"),
-            r("private"),
-        ),
-    )
-    .unwrap();
-    let log = fs::File::create(root.join("nmbd.out")).unwrap();
-    let mut cmd = lan.in_ns(i, "nmbd");
-    cmd.args(["--foreground", "--no-process-group", "--debug-stdout"])
-        .arg(format!("--configfile={}", conf.display()))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log);
-    lan.spawn(i, cmd);
+    let conf = lan::nmbd(
+        lan,
+        i,
+        "PEERDC",
+        "domain logons = yes\ndomain master = yes\nwins support = no",
+    );
     // Ask the segment from host 0 (nmblookup asks from a port of its own)
     // until nmbd answers for the domain controllers' name.
     let start = Instant::now();
@@ -93,14 +46,14 @@ fn start_nmbd(lan: &mut Lan, i: usize) {
             start.elapsed() < Duration::from_secs(90),
             "nmbd never registered TESTDOM<1C>: {}\n{}",
             String::from_utf8_lossy(&out.stdout),
-            fs::read_to_string(root.join("nmbd.out")).unwrap_or_default()
+            nmbd_log(lan)
         );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
 fn nmbd_log(lan: &Lan) -> String {
-    fs::read_to_string(lan.dir.path().join("samba/nmbd.out")).unwrap_or_default()
+    lan::nmbd_log(lan)
 }
 
 /// A LOGON_PRIMARY_QUERY ([MS-ADTS] 6.3.5 and Samba's nbt.idl,

@@ -201,7 +201,9 @@ impl Lan {
         if i == 0 {
             cmd.args(["--interface", "eth0"]);
         } else {
-            cmd.args(["--address", &h.addr.to_string(), "--broadcast", BROADCAST]);
+            let [a, b, c, _] = h.addr.octets();
+            let broadcast = Ipv4Addr::new(a, b, c, 255).to_string();
+            cmd.args(["--address", &h.addr.to_string(), "--broadcast", &broadcast]);
         }
         cmd.args([
             "--netbios-name",
@@ -221,6 +223,147 @@ impl Lan {
         });
         fs::metadata(&mount).unwrap();
         mount
+    }
+
+    /// Stops host `i`'s daemon with SIGTERM (a clean stop) and returns how
+    /// it exited.
+    pub fn stop(&mut self, i: usize) -> std::process::ExitStatus {
+        let mut child = self.hosts[i].daemon.take().expect("daemon started");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = child.wait().unwrap();
+        let mount = self.hosts[i].mount.clone();
+        wait_until("the mount to go", Duration::from_secs(10), || {
+            !is_mounted(&mount)
+        });
+        status
+    }
+
+    /// Runs host `i`'s daemon as [`start_with`](Self::start_with) does,
+    /// expecting it to refuse to start: returns its exit status and log.
+    pub fn start_refused(
+        &mut self,
+        i: usize,
+        extra: &[&str],
+    ) -> (std::process::ExitStatus, String) {
+        let h = &self.hosts[i];
+        let out = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", h.ns))
+            .arg("--")
+            .arg(BIN)
+            .args([
+                "-f",
+                "-v",
+                "--address",
+                &h.addr.to_string(),
+                "--broadcast",
+                BROADCAST,
+            ])
+            .args(["--workgroup", "testdom"])
+            .args(extra)
+            .arg(&h.mount)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!is_mounted(&h.mount), "the daemon mounted");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Adds a host on a second segment, 198.18.2.0/24, behind a router
+    /// namespace (198.18.0.254 on this segment, 198.18.2.1 on the other)
+    /// that forwards between them; every host made so far routes there
+    /// through it. Returns the new host's index; its address is
+    /// 198.18.2.2. Broadcasts stay on each segment, as routers keep them.
+    pub fn routed_host(&mut self) -> usize {
+        let router = format!("{}r", self.tag);
+        ip(&["netns", "add", &router]);
+        self.extra_ns.push(router.clone());
+        ip(&[
+            "-n",
+            &router,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "pr",
+            "netns",
+            &self.switch,
+        ]);
+        ip(&["-n", &self.switch, "link", "set", "pr", "master", "br0"]);
+        ip(&["-n", &self.switch, "link", "set", "pr", "up"]);
+        ip(&[
+            "-n",
+            &router,
+            "addr",
+            "add",
+            "198.18.0.254/24",
+            "dev",
+            "eth0",
+        ]);
+        let i = self.hosts.len();
+        let ns = format!("{}h{i}", self.tag);
+        ip(&["netns", "add", &ns]);
+        ip(&[
+            "-n", &router, "link", "add", "eth1", "type", "veth", "peer", "name", "eth0", "netns",
+            &ns,
+        ]);
+        ip(&["-n", &router, "addr", "add", "198.18.2.1/24", "dev", "eth1"]);
+        ip(&[
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            "198.18.2.2/24",
+            "broadcast",
+            "198.18.2.255",
+            "dev",
+            "eth0",
+        ]);
+        for (n, dev) in [
+            (&router, "eth0"),
+            (&router, "eth1"),
+            (&router, "lo"),
+            (&ns, "eth0"),
+            (&ns, "lo"),
+        ] {
+            ip(&["-n", n, "link", "set", dev, "up"]);
+        }
+        run(Command::new("ip").args([
+            "netns",
+            "exec",
+            &router,
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv4/ip_forward",
+        ]));
+        ip(&["-n", &ns, "route", "add", "default", "via", "198.18.2.1"]);
+        for h in &self.hosts {
+            ip(&[
+                "-n",
+                &h.ns,
+                "route",
+                "add",
+                "198.18.2.0/24",
+                "via",
+                "198.18.0.254",
+            ]);
+        }
+        let mount = self.dir.path().join(format!("host{i}"));
+        fs::create_dir(&mount).unwrap();
+        self.hosts.push(Host {
+            ns,
+            addr: Ipv4Addr::new(198, 18, 2, 2),
+            mount,
+            daemon: None,
+            others: Vec::new(),
+        });
+        i
     }
 
     pub fn mount(&self, i: usize) -> PathBuf {
@@ -302,6 +445,9 @@ impl Lan {
             assert!(n > 0, "tshark ended: {seen}");
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }
+        // tshark says so a moment before dumpcap's filter is in place;
+        // packets sent at once were seen to be missed.
+        std::thread::sleep(Duration::from_millis(500));
         Capture {
             child: Some(child),
             pcap,
@@ -486,4 +632,69 @@ fn system_python() -> &'static str {
 
 pub fn py(script: &str, args: &[&Path]) -> String {
     py_as(None, script, args)
+}
+
+/// Starts Debian's nmbd on host `i` as `name` in workgroup TESTDOM, with
+/// `settings` (smb.conf lines) added to a base that keeps every file it
+/// writes in the test's directory, so it never touches the machine's
+/// Samba. Returns the smb.conf (for `nmblookup -s`). Fails, never skips,
+/// without nmbd.
+pub fn nmbd(lan: &mut Lan, i: usize, name: &str, settings: &str) -> PathBuf {
+    require(&["nmbd", "nmblookup"]);
+    let root = lan.dir.path().join("samba");
+    for sub in ["lock", "state", "cache", "private", "pid", "log", "ncalrpc"] {
+        fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    let r = |sub: &str| root.join(sub).display().to_string();
+    let conf = root.join("smb.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[global]
+    workgroup = TESTDOM
+    netbios name = {name}
+    security = user
+    local master = yes
+    preferred master = yes
+    os level = 65
+    interfaces = eth0
+    bind interfaces only = yes
+    disable netbios = no
+    dns proxy = no
+    lock directory = {}
+    state directory = {}
+    cache directory = {}
+    private dir = {}
+    pid directory = {}
+    ncalrpc dir = {}
+    log file = {}/log.%m
+    log level = 3
+    passdb backend = tdbsam:{}/passdb.tdb
+    {}
+",
+            r("lock"),
+            r("state"),
+            r("cache"),
+            r("private"),
+            r("pid"),
+            r("ncalrpc"),
+            r("log"),
+            r("private"),
+            settings.replace('\n', "\n    "),
+        ),
+    )
+    .unwrap();
+    let log = fs::File::create(root.join("nmbd.out")).unwrap();
+    let mut cmd = lan.in_ns(i, "nmbd");
+    cmd.args(["--foreground", "--no-process-group", "--debug-stdout"])
+        .arg(format!("--configfile={}", conf.display()))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    lan.spawn(i, cmd);
+    conf
+}
+
+pub fn nmbd_log(lan: &Lan) -> String {
+    fs::read_to_string(lan.dir.path().join("samba/nmbd.out")).unwrap_or_default()
 }

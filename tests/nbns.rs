@@ -1,0 +1,371 @@
+//! mailslotfs as a NetBIOS citizen: it registers its names at start,
+//! defends them, answers node status, releases them at a clean stop, and
+//! with `--wins` registers, refreshes and resolves through a WINS server
+//! across a router. The peer is Debian's nmbd (with its own smb.conf, in
+//! a namespace of the test's own segment); packets are checked as tshark
+//! decodes them. All traffic stays in namespaces the test makes
+//! (198.18.0.0/24 and, behind a router namespace, 198.18.2.0/24).
+
+mod common;
+mod lan;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lan::{BROADCAST, Lan, MAILSLOT};
+
+/// A smb.conf for nmblookup alone (no nmbd reads it).
+fn lookup_conf(lan: &Lan) -> PathBuf {
+    let conf = lan.dir.path().join("nmblookup.conf");
+    fs::write(
+        &conf,
+        "[global]\n    interfaces = eth0\n    disable netbios = no\n",
+    )
+    .unwrap();
+    conf
+}
+
+fn nmblookup(lan: &Lan, i: usize, conf: &Path, args: &[&str]) -> String {
+    let out = lan
+        .in_ns(i, "nmblookup")
+        .arg("-s")
+        .arg(conf)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Python run in host `i`'s namespace; its stdout.
+fn py_in(lan: &Lan, i: usize, script: &str) -> String {
+    let out = lan
+        .in_ns(i, "python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Encodes a NetBIOS name (first level, no scope) in Python.
+const PY_NAMES: &str = r#"
+import socket, struct, sys, time
+def enc(name, suffix):
+    raw = name.upper().ljust(15).encode() + bytes([suffix])
+    return b'\x20' + bytes(c for b in raw for c in (0x41 + (b >> 4), 0x41 + (b & 15))) + b'\0'
+def registration(trn, name, suffix, ip):
+    return (struct.pack('>HHHHHH', trn, 0x2910, 1, 0, 0, 1) + enc(name, suffix)
+            + struct.pack('>HH', 0x20, 1) + b'\xc0\x0c'
+            + struct.pack('>HHIHH', 0x20, 1, 300000, 6, 0) + socket.inet_aton(ip))
+"#;
+
+fn tshark_fields(pcap: &Path, fields: &[&str]) -> String {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(pcap).args(["-Y", "nbns", "-T", "fields"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn names_are_registered_defended_listed_and_released() {
+    let mut lan = Lan::new(3);
+    let conf = lookup_conf(&lan);
+    let mut cap = lan.capture(1, "udp port 137");
+    // Host 2 answers every registration it sees with forgeries: a negative
+    // answer with the wrong transaction id, and one with the right id for
+    // another name. Neither may stop host 0 from taking its names.
+    let mut forger = lan
+        .in_ns(2, "python3")
+        .arg("-c")
+        .arg(format!(
+            r#"{PY_NAMES}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 137))
+print('ready', flush=True)
+while True:
+    p, frm = s.recvfrom(2048)
+    trn, flags = struct.unpack('>HH', p[:4])
+    if flags & 0x8000 or (flags >> 11) & 15 != 5 or frm[0] != '198.18.0.1':
+        continue
+    q = p[12:46]
+    for t, name in ((trn ^ 0x5555, q), (trn, enc('SOMEONE', 0))):
+        s.sendto(struct.pack('>HHHHHH', t, 0xAD86, 0, 1, 0, 0) + name
+                 + struct.pack('>HHIHH', 0x20, 1, 0, 6, 0) + socket.inet_aton('198.18.0.3'), frm)
+    print('forged', flush=True)
+"#
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut forged = BufReader::new(forger.stdout.take().unwrap());
+    let mut line = String::new();
+    forged.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    lan.hosts[2].others.push(forger);
+
+    lan.start(0);
+    assert_eq!(lan.counter(0, "names_registered"), 5, "{}", lan.log(0));
+    assert!(
+        lan.counter(0, "name_answers_ignored") >= 2,
+        "{}",
+        lan.log(0)
+    );
+    line.clear();
+    forged.read_line(&mut line).unwrap();
+    assert_eq!(line, "forged\n", "the forger saw no registration");
+
+    // nmblookup -A (nbtstat -A) lists the five names, B node, active.
+    let status = nmblookup(&lan, 1, &conf, &["-A", "198.18.0.1"]);
+    for want in [
+        "HOST0           <00> -         B <ACTIVE>",
+        "HOST0           <03> -         B <ACTIVE>",
+        "HOST0           <20> -         B <ACTIVE>",
+        "TESTDOM         <00> - <GROUP> B <ACTIVE>",
+        "TESTDOM         <1e> - <GROUP> B <ACTIVE>",
+    ] {
+        assert!(status.contains(want), "no {want:?} in:\n{status}");
+    }
+    assert_eq!(lan.counter(0, "node_status_answered"), 1);
+
+    // Another node registering HOST0<00> is told the name is taken
+    // (RCODE 6, ACT_ERR) and where it lives; a registration of a name
+    // that is not ours gets no answer.
+    let answer = py_in(
+        &lan,
+        1,
+        &format!(
+            r#"{PY_NAMES}
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind(('198.18.0.2', 0))
+s.settimeout(2)
+s.sendto(registration(0x4242, 'HOST0', 0, '198.18.0.2'), ('{BROADCAST}', 137))
+s.sendto(registration(0x4343, 'NOBODY', 0, '198.18.0.2'), ('{BROADCAST}', 137))
+p, frm = s.recvfrom(2048)
+trn, flags = struct.unpack('>HH', p[:4])
+print(hex(trn), hex(flags), frm[0], socket.inet_ntoa(p[-4:]))
+try:
+    p, frm = s.recvfrom(2048)
+    print('and', hex(struct.unpack('>H', p[:2])[0]))
+except socket.timeout:
+    pass
+"#
+        ),
+    );
+    assert_eq!(answer, "0x4242 0xad86 198.18.0.1 198.18.0.1\n");
+    assert_eq!(lan.counter(0, "names_defended"), 1);
+    assert!(
+        lan.log(0)
+            .contains("198.18.0.2 tried to register HOST0<00>"),
+        "{}",
+        lan.log(0)
+    );
+
+    // A clean stop releases the names.
+    assert!(lan.stop(0).success(), "{}", lan.log(0));
+    let full = cap.stop();
+    // opcode, response flag, rcode, name, B flag, per packet as tshark reads it.
+    let fields = tshark_fields(
+        &cap.pcap,
+        &[
+            "ip.src",
+            "nbns.flags.opcode",
+            "nbns.flags.response",
+            "nbns.flags.rcode",
+            "nbns.name",
+            "nbns.flags.broadcast",
+        ],
+    );
+    let from_host0: Vec<&str> = fields
+        .lines()
+        .filter(|l| l.starts_with("198.18.0.1\t"))
+        .collect();
+    for (opcode, name) in [
+        ("5", "HOST0<00>"),
+        ("5", "HOST0<03>"),
+        ("5", "HOST0<20>"),
+        ("5", "TESTDOM<00>"),
+        ("5", "TESTDOM<1e>"),
+        ("6", "HOST0<00>"),
+        ("6", "TESTDOM<1e>"),
+    ] {
+        assert!(
+            from_host0.iter().any(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                f[1] == opcode && f[2] == "0" && f[4].starts_with(name) && f[5] == "1"
+            }),
+            "no broadcast opcode {opcode} for {name} from host 0:\n{fields}"
+        );
+    }
+    // The node status answer and the defence decode too.
+    assert!(full.contains("Type: NBSTAT"), "{full}");
+    assert!(full.contains("Name: HOST0<20> (Server service)"), "{full}");
+    assert!(
+        from_host0.iter().any(|l| l.split('\t').nth(3) == Some("6")),
+        "no defence (rcode 6) from host 0:\n{fields}"
+    );
+    assert!(!full.contains("Malformed"), "{full}");
+}
+
+#[test]
+fn a_name_nmbd_holds_is_a_conflict_and_nothing_mounts() {
+    let mut lan = Lan::new(2);
+    let conf = lan::nmbd(&mut lan, 1, "PEERDC", "wins support = no");
+    let start = Instant::now();
+    loop {
+        let out = nmblookup(&lan, 0, &conf, &["-B", BROADCAST, "PEERDC"]);
+        if out.contains("198.18.0.2 PEERDC<00>") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "nmbd never took PEERDC<00>: {out}\n{}",
+            lan::nmbd_log(&lan)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (status, log) = lan.start_refused(0, &["--netbios-name", "peerdc"]);
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("NetBIOS name conflict: PEERDC<00> is held by 198.18.0.2"),
+        "{log}"
+    );
+    assert!(log.contains("choose another --netbios-name"), "{log}");
+    // The same host under a free name starts.
+    lan.start(0);
+    assert_eq!(lan.counter(0, "names_registered"), 5, "{}", lan.log(0));
+}
+
+#[test]
+fn wins_joins_two_subnets() {
+    let mut lan = Lan::new(2);
+    let b = lan.routed_host();
+    let conf = lan::nmbd(
+        &mut lan,
+        1,
+        "WINSSRV",
+        "wins support = yes\nmin wins ttl = 6\nmax wins ttl = 6",
+    );
+    let start = Instant::now();
+    loop {
+        let out = nmblookup(
+            &lan,
+            0,
+            &conf,
+            &["-U", "198.18.0.2", "--recursion", "WINSSRV"],
+        );
+        if out.contains("198.18.0.2 WINSSRV<00>") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "nmbd's WINS never answered: {out}\n{}",
+            lan::nmbd_log(&lan)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut cap = lan.capture(1, "udp port 137");
+    let a = lan.start_with(0, &["--wins", "198.18.0.2"]);
+    let bm = lan.start_with(b, &["-o", "wins=198.18.0.2"]);
+    for (name, addr) in [("HOST0", "198.18.0.1"), ("HOST2", "198.18.2.2")] {
+        let out = nmblookup(&lan, 0, &conf, &["-U", "198.18.0.2", "--recursion", name]);
+        assert!(out.contains(&format!("{addr} {name}<00>")), "{out}");
+    }
+    // Each reaches the other across the router by name, which only WINS
+    // can resolve: broadcasts stay on their segment.
+    for (from, to, to_mount) in [(&a, "HOST2", &bm), (&bm, "HOST0", &a)] {
+        let listener = Command::new(MAILSLOT)
+            .arg("--mount")
+            .arg(to_mount)
+            .args([
+                "listen",
+                "--network",
+                "--count",
+                "1",
+                "--timeout",
+                "20s",
+                "chat",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let slot = to_mount.join("chat");
+        common::wait_until("the listener's slot", Duration::from_secs(10), || {
+            slot.exists()
+        });
+        let sent = Command::new(MAILSLOT)
+            .arg("--mount")
+            .arg(from)
+            .args([
+                "send",
+                &format!("\\\\{to}\\mailslot\\chat"),
+                "over the router",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            sent.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&sent.stderr),
+            lan.log(0)
+        );
+        let out = listener.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "over the router\n");
+    }
+    // nmbd grants 6 s; the names are refreshed at half of it.
+    common::wait_until("a refresh", Duration::from_secs(30), || {
+        lan.counter(0, "name_refreshes") >= 5 && lan.counter(b, "name_refreshes") >= 5
+    });
+    assert!(lan.stop(0).success(), "{}", lan.log(0));
+    assert!(lan.stop(b).success(), "{}", lan.log(b));
+    let out = nmblookup(
+        &lan,
+        0,
+        &conf,
+        &["-U", "198.18.0.2", "--recursion", "HOST0"],
+    );
+    assert!(
+        !out.contains("198.18.0.1 HOST0<00>"),
+        "still registered: {out}"
+    );
+    let full = cap.stop();
+    let fields = tshark_fields(
+        &cap.pcap,
+        &[
+            "ip.src",
+            "nbns.flags.opcode",
+            "nbns.flags.response",
+            "nbns.name",
+            "nbns.flags.broadcast",
+        ],
+    );
+    for src in ["198.18.0.1", "198.18.2.2"] {
+        for opcode in ["5", "8", "6"] {
+            assert!(
+                fields.lines().any(|l| {
+                    let f: Vec<&str> = l.split('\t').collect();
+                    f[0] == src
+                        && f[1] == opcode
+                        && f[2] == "0"
+                        && f[3].starts_with("HOST")
+                        && f[4] == "0"
+                }),
+                "no unicast opcode {opcode} from {src}:\n{fields}"
+            );
+        }
+    }
+    assert!(!full.contains("Malformed"), "{full}");
+}
