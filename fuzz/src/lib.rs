@@ -22,10 +22,13 @@ use mailslotfs::core::{
 };
 use mailslotfs::fuse::{MailslotFs, PANICS, abi, channel::Scripted, session::Session};
 use mailslotfs::net::names::{NameQuery, NameQueryResponse, NetbiosName};
+use mailslotfs::net::registration::{
+    NameRequest, NameResponse, NodeStatusRequest, NodeStatusResponse, NsPacket, QueryAnswer,
+};
 use mailslotfs::net::wire::{self, MailslotDatagram, SizeLimit};
 
 /// The names of the targets, which are also the corpus directories.
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 8] = [
     "cli_values",
     "cli_options",
     "xattr_values",
@@ -33,6 +36,7 @@ pub const TARGETS: [&str; 7] = [
     "names",
     "wire",
     "windows_names",
+    "name_service",
 ];
 
 /// Runs the target called `name` on `data`; false for an unknown name.
@@ -45,6 +49,7 @@ pub fn run(name: &str, data: &[u8]) -> bool {
         "names" => self::names(data),
         "wire" => self::wire(data),
         "windows_names" => self::windows_names(data),
+        "name_service" => name_service(data),
         _ => return false,
     }
     true
@@ -300,6 +305,26 @@ pub fn wire(data: &[u8]) {
             Ok(&name),
             "{canonical}"
         );
+    }
+}
+
+/// The name service packets of `net::registration` (a UDP payload on port
+/// 137): registrations, refreshes, releases, their answers, node status.
+/// What parses builds into bytes that parse to the same value.
+pub fn name_service(data: &[u8]) {
+    let _ = NsPacket::parse(data);
+    let _ = QueryAnswer::parse(data);
+    if let Ok(r) = NameRequest::parse(data) {
+        assert_eq!(NameRequest::parse(&r.build()).as_ref(), Ok(&r));
+    }
+    if let Ok(r) = NameResponse::parse(data) {
+        assert_eq!(NameResponse::parse(&r.build()).as_ref(), Ok(&r));
+    }
+    if let Ok(r) = NodeStatusRequest::parse(data) {
+        assert_eq!(NodeStatusRequest::parse(&r.build()).as_ref(), Ok(&r));
+    }
+    if let Ok(r) = NodeStatusResponse::parse(data) {
+        assert_eq!(NodeStatusResponse::parse(&r.build()).as_ref(), Ok(&r));
     }
 }
 
