@@ -924,6 +924,7 @@ fn generate_writes_man_pages_and_completions() {
     for section in [
         "BEHAVIOUR",
         "MOUNT OPTIONS",
+        "NETWORK",
         "EXTENDED ATTRIBUTES",
         "ERRORS",
         "LOGGING",

@@ -333,11 +333,25 @@ fn daemon_sections(notes: &[String]) -> Roff {
          read_timeout=TIME, max_queued_bytes=SIZE, max_total_bytes=SIZE, threads=N, \
          log_file=FILE, allow_other, interface=IFACE, address=IPV4, broadcast=IPV4, \
          netbios_name=NAME, workgroup=NAME, dgram_port=PORT, name_port=PORT, \
-         host=NAME=IPV4). Options mount(8) passes that mean nothing here (rw, defaults, \
+         host=NAME=IPV4, datagram_limit=LIMIT, wins=IPV4, name_ttl=SECONDS). Options mount(8) passes that mean nothing here (rw, defaults, \
          nosuid, nodev, noexec, noatime, relatime, nofail, _netdev, user, x-*, ...) are \
          accepted and ignored; ro is refused. An -o option that disagrees with a flag on the \
          same command line is refused; among -o options the last one wins.",
     );
+    r.control("SH", ["NETWORK"]);
+    paragraph(
+        &mut r,
+        "Off unless --interface or --address is given. Then mailslotfs speaks the Remote \
+         Mailslot Protocol (NetBIOS datagrams, UDP 138) and the NetBIOS name service (UDP \
+         137): at start it registers its computer name (<00>, <03>, <20>) and its \
+         workgroup's <00> and <1E> groups, on the segment or with each --wins server, and \
+         refuses to start (exit 1, one log line naming the holder) when another node \
+         defends its name; it defends its names, answers node status (nmblookup -A), \
+         refreshes WINS registrations at half their TTL and releases its names at a clean \
+         stop. Computer names resolve through --host, then WINS, then broadcast; domain \
+         writes stay on the segment. Details: docs/network.md.",
+    );
+    r.control("SH", ["MOUNTING"]);
     paragraph(
         &mut r,
         "mount(8) and /etc/fstab mount mailslotfs through fuse3's mount.fuse3, which runs \
