@@ -13,9 +13,9 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use lan::{BROADCAST, Lan, MAILSLOT};
+use lan::{BROADCAST, Lan, MAILSLOT, nmblookup};
 
 /// A smb.conf for nmblookup alone (no nmbd reads it).
 fn lookup_conf(lan: &Lan) -> PathBuf {
@@ -26,17 +26,6 @@ fn lookup_conf(lan: &Lan) -> PathBuf {
     )
     .unwrap();
     conf
-}
-
-fn nmblookup(lan: &Lan, i: usize, conf: &Path, args: &[&str]) -> String {
-    let out = lan
-        .in_ns(i, "nmblookup")
-        .arg("-s")
-        .arg(conf)
-        .args(args)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 /// Python run in host `i`'s namespace; its stdout.
@@ -224,19 +213,12 @@ except socket.timeout:
 fn a_name_nmbd_holds_is_a_conflict_and_nothing_mounts() {
     let mut lan = Lan::new(2);
     let conf = lan::nmbd(&mut lan, 1, "PEERDC", "wins support = no");
-    let start = Instant::now();
-    loop {
-        let out = nmblookup(&lan, 0, &conf, &["-B", BROADCAST, "PEERDC"]);
-        if out.contains("198.18.0.2 PEERDC<00>") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "nmbd never took PEERDC<00>: {out}\n{}",
-            lan::nmbd_log(&lan)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    lan::await_nmbd(
+        &lan,
+        &conf,
+        &["-B", BROADCAST, "PEERDC"],
+        "198.18.0.2 PEERDC<00>",
+    );
     let (status, log) = lan.start_refused(0, &["--netbios-name", "peerdc"]);
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(
@@ -259,24 +241,13 @@ fn wins_joins_two_subnets() {
         "WINSSRV",
         "wins support = yes\nmin wins ttl = 6\nmax wins ttl = 6",
     );
-    let start = Instant::now();
-    loop {
-        let out = nmblookup(
-            &lan,
-            0,
-            &conf,
-            &["-U", "198.18.0.2", "--recursion", "WINSSRV"],
-        );
-        if out.contains("198.18.0.2 WINSSRV<00>") {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "nmbd's WINS never answered: {out}\n{}",
-            lan::nmbd_log(&lan)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    let wins = ["-U", "198.18.0.2", "--recursion"];
+    lan::await_nmbd(
+        &lan,
+        &conf,
+        &[&wins[..], &["WINSSRV"]].concat(),
+        "198.18.0.2 WINSSRV<00>",
+    );
     let mut cap = lan.capture(1, "udp port 137");
     let a = lan.start_with(0, &["--wins", "198.18.0.2"]);
     let bm = lan.start_with(b, &["-o", "wins=198.18.0.2"]);

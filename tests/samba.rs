@@ -13,7 +13,7 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lan::{BROADCAST, Lan, py};
 use mailslotfs::net::names::NetbiosName;
@@ -30,26 +30,7 @@ fn start_nmbd(lan: &mut Lan, i: usize) {
     );
     // Ask the segment from host 0 (nmblookup asks from a port of its own)
     // until nmbd answers for the domain controllers' name.
-    let start = Instant::now();
-    loop {
-        let out = lan
-            .in_ns(0, "nmblookup")
-            .args(["-s"])
-            .arg(&conf)
-            .args(["-B", BROADCAST, "TESTDOM#1c"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("TESTDOM<1c>") {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "nmbd never registered TESTDOM<1C>: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            nmbd_log(lan)
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    lan::await_nmbd(lan, &conf, &["-B", BROADCAST, "TESTDOM#1c"], "TESTDOM<1c>");
 }
 
 fn nmbd_log(lan: &Lan) -> String {

@@ -309,22 +309,22 @@ fn letter_value(letter: u8) -> Result<u8, WireError> {
 
 // Name service header (RFC 1002 §4.2.1.1), big-endian: NAME_TRN_ID,
 // flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT.
-const NS_HEADER_LEN: usize = 12;
-const FLAG_RESPONSE: u16 = 0x8000;
-const OPCODE_SHIFT: u16 = 11;
+pub(crate) const NS_HEADER_LEN: usize = 12;
+pub(crate) const FLAG_RESPONSE: u16 = 0x8000;
+pub(crate) const OPCODE_SHIFT: u16 = 11;
 const OPCODE_MASK: u16 = 0xF;
-const OPCODE_QUERY: u8 = 0;
-const FLAG_AUTHORITATIVE: u16 = 0x0400;
-const FLAG_RECURSION_DESIRED: u16 = 0x0100;
-const FLAG_BROADCAST: u16 = 0x0010;
+pub(crate) const OPCODE_QUERY: u8 = 0;
+pub(crate) const FLAG_AUTHORITATIVE: u16 = 0x0400;
+pub(crate) const FLAG_RECURSION_DESIRED: u16 = 0x0100;
+pub(crate) const FLAG_BROADCAST: u16 = 0x0010;
 const RCODE_MASK: u16 = 0x000F;
 /// QTYPE/RR_TYPE NB: a name-to-address record.
-const TYPE_NB: u16 = 0x0020;
+pub(crate) const TYPE_NB: u16 = 0x0020;
 /// QCLASS/RR_CLASS IN.
-const CLASS_IN: u16 = 0x0001;
+pub(crate) const CLASS_IN: u16 = 0x0001;
 /// NB_FLAGS: G (group name) and ONT (owner node type).
-const NB_FLAG_GROUP: u16 = 0x8000;
-const NB_ONT_SHIFT: u16 = 13;
+pub(crate) const NB_FLAG_GROUP: u16 = 0x8000;
+pub(crate) const NB_ONT_SHIFT: u16 = 13;
 /// NB_FLAGS plus an IPv4 address.
 const NB_ADDRESS_LEN: usize = 6;
 
@@ -513,7 +513,7 @@ impl NameQueryResponse {
     }
 }
 
-fn put_ns_header(out: &mut Vec<u8>, trn_id: u16, flags: u16, counts: [u16; 4]) {
+pub(crate) fn put_ns_header(out: &mut Vec<u8>, trn_id: u16, flags: u16, counts: [u16; 4]) {
     out.extend_from_slice(&trn_id.to_be_bytes());
     out.extend_from_slice(&flags.to_be_bytes());
     for c in counts {

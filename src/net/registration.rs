@@ -10,11 +10,14 @@
 
 use std::net::Ipv4Addr;
 
-use super::names::{NbAddress, NetbiosName, NodeType};
+use super::names::{
+    CLASS_IN, FLAG_AUTHORITATIVE, FLAG_BROADCAST, FLAG_RECURSION_DESIRED, FLAG_RESPONSE,
+    NB_FLAG_GROUP, NB_ONT_SHIFT, NS_HEADER_LEN, NbAddress, NetbiosName, NodeType, OPCODE_QUERY,
+    OPCODE_SHIFT, TYPE_NB, put_ns_header,
+};
 use super::wire::{Reader, WireError};
 
-/// Name service operations (the OPCODE field).
-pub const OPCODE_QUERY: u8 = 0;
+/// Name service operations (the OPCODE field; a query is 0).
 pub const OPCODE_REGISTRATION: u8 = 5;
 pub const OPCODE_RELEASE: u8 = 6;
 pub const OPCODE_WACK: u8 = 7;
@@ -32,21 +35,11 @@ pub const RCODE_ACTIVE: u8 = 6;
 /// A conflict the name server found after the fact.
 pub const RCODE_CONFLICT: u8 = 7;
 
-const FLAG_RESPONSE: u16 = 0x8000;
-const OPCODE_SHIFT: u16 = 11;
-const FLAG_AUTHORITATIVE: u16 = 0x0400;
-const FLAG_RECURSION_DESIRED: u16 = 0x0100;
 const FLAG_RECURSION_AVAILABLE: u16 = 0x0080;
-const FLAG_BROADCAST: u16 = 0x0010;
-const HEADER_LEN: u16 = 12;
-const TYPE_NB: u16 = 0x0020;
 const TYPE_NBSTAT: u16 = 0x0021;
-const CLASS_IN: u16 = 0x0001;
 /// A compression pointer to the question's name, right after the header:
 /// what Windows and Samba put as the additional record's name.
-const POINTER_TO_QUESTION: [u8; 2] = [0xC0, HEADER_LEN as u8];
-const NB_FLAG_GROUP: u16 = 0x8000;
-const NB_ONT_SHIFT: u16 = 13;
+const POINTER_TO_QUESTION: [u8; 2] = [0xC0, NS_HEADER_LEN as u8];
 /// NAME_FLAGS of a node status entry: the name is active (registered).
 const NAME_FLAG_ACTIVE: u16 = 0x0400;
 /// The statistics block after the names: 46 bytes, starting with the
@@ -208,7 +201,7 @@ impl NameRequest {
             flags |= FLAG_BROADCAST;
         }
         let mut out = Vec::with_capacity(68);
-        header(&mut out, self.trn_id, flags, [1, 0, 0, 1]);
+        put_ns_header(&mut out, self.trn_id, flags, [1, 0, 0, 1]);
         self.name.encode_into(&mut out);
         out.extend_from_slice(&TYPE_NB.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
@@ -285,7 +278,7 @@ impl NameResponse {
             | FLAG_RECURSION_AVAILABLE
             | u16::from(self.rcode & 0xF);
         let mut out = Vec::with_capacity(62);
-        header(&mut out, self.trn_id, flags, [0, 1, 0, 0]);
+        put_ns_header(&mut out, self.trn_id, flags, [0, 1, 0, 0]);
         self.name.encode_into(&mut out);
         match &self.address {
             Some(a) => nb_record_tail(&mut out, self.ttl, a),
@@ -331,7 +324,7 @@ pub struct NodeStatusRequest {
 impl NodeStatusRequest {
     pub fn build(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(50);
-        header(&mut out, self.trn_id, 0, [1, 0, 0, 0]);
+        put_ns_header(&mut out, self.trn_id, 0, [1, 0, 0, 0]);
         self.name.encode_into(&mut out);
         out.extend_from_slice(&TYPE_NBSTAT.to_be_bytes());
         out.extend_from_slice(&CLASS_IN.to_be_bytes());
@@ -382,7 +375,7 @@ impl NodeStatusResponse {
         let names = &self.names[..self.names.len().min(MAX_STATUS_NAMES)];
         let rdlength = 1 + names.len() * 18 + STATISTICS_LEN;
         let mut out = Vec::with_capacity(56 + rdlength);
-        header(
+        put_ns_header(
             &mut out,
             self.trn_id,
             FLAG_RESPONSE | FLAG_AUTHORITATIVE,
@@ -448,7 +441,7 @@ impl NodeStatusResponse {
 /// flag (flags 0x0100), as an H node asks WINS.
 pub fn unicast_query(trn_id: u16, name: &NetbiosName) -> Vec<u8> {
     let mut out = Vec::with_capacity(50);
-    header(&mut out, trn_id, FLAG_RECURSION_DESIRED, [1, 0, 0, 0]);
+    put_ns_header(&mut out, trn_id, FLAG_RECURSION_DESIRED, [1, 0, 0, 0]);
     name.encode_into(&mut out);
     out.extend_from_slice(&TYPE_NB.to_be_bytes());
     out.extend_from_slice(&CLASS_IN.to_be_bytes());
@@ -493,14 +486,6 @@ impl QueryAnswer {
             name: p.record.map(|r| r.name),
             unique_address,
         })
-    }
-}
-
-fn header(out: &mut Vec<u8>, trn_id: u16, flags: u16, counts: [u16; 4]) {
-    out.extend_from_slice(&trn_id.to_be_bytes());
-    out.extend_from_slice(&flags.to_be_bytes());
-    for c in counts {
-        out.extend_from_slice(&c.to_be_bytes());
     }
 }
 
@@ -713,7 +698,7 @@ mod tests {
         assert!(NsPacket::parse(&bytes).is_err());
         // A pointer with no question to point at.
         let mut lone = Vec::new();
-        header(&mut lone, 1, 0x2910, [0, 0, 0, 1]);
+        put_ns_header(&mut lone, 1, 0x2910, [0, 0, 0, 1]);
         lone.extend_from_slice(&POINTER_TO_QUESTION);
         lone.extend_from_slice(&bytes[52..]);
         assert_eq!(NsPacket::parse(&lone), Err(WireError::NameCompressed));

@@ -698,3 +698,33 @@ pub fn nmbd(lan: &mut Lan, i: usize, name: &str, settings: &str) -> PathBuf {
 pub fn nmbd_log(lan: &Lan) -> String {
     fs::read_to_string(lan.dir.path().join("samba/nmbd.out")).unwrap_or_default()
 }
+
+/// `nmblookup -s conf ARGS` run in host `i`'s namespace: stdout and stderr.
+pub fn nmblookup(lan: &Lan, i: usize, conf: &Path, args: &[&str]) -> String {
+    let out = lan
+        .in_ns(i, "nmblookup")
+        .arg("-s")
+        .arg(conf)
+        .args(args)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Asks `nmblookup ARGS` from host 0, every half second, until its output
+/// contains `want` (nmbd takes a few seconds to register and to serve).
+pub fn await_nmbd(lan: &Lan, conf: &Path, args: &[&str], want: &str) {
+    let start = Instant::now();
+    loop {
+        let out = nmblookup(lan, 0, conf, args);
+        if out.contains(want) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "nmbd never gave {want:?} to nmblookup {args:?}: {out}\n{}",
+            nmbd_log(lan)
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
