@@ -340,3 +340,93 @@ fn wins_joins_two_subnets() {
     }
     assert!(!full.contains("Malformed"), "{full}");
 }
+
+/// The strongest forger: one that knows the transaction id (here it is
+/// the WINS server's own host, answering from a second address first).
+/// Answers count only from the server asked: a forged refusal does not
+/// stop the registration, and a forged address for a name the server does
+/// not know is not used.
+#[test]
+fn wins_answers_count_only_from_the_server_asked() {
+    let mut lan = Lan::new(3);
+    lan::ip(&[
+        "-n",
+        lan.ns(2),
+        "addr",
+        "add",
+        "198.18.0.4/24",
+        "dev",
+        "eth0",
+    ]);
+    let mut wins = lan
+        .in_ns(2, "python3")
+        .arg("-c")
+        .arg(format!(
+            r#"{PY_NAMES}
+real = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+real.bind(('198.18.0.3', 137))
+fake = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+fake.bind(('198.18.0.4', 137))
+print('ready', flush=True)
+while True:
+    p, frm = real.recvfrom(2048)
+    trn, flags = struct.unpack('>HH', p[:4])
+    opcode, name = (flags >> 11) & 15, p[12:46]
+    if flags & 0x8000 or flags & 0x10:
+        continue
+    if opcode == 5:
+        rec = lambda f, ttl: (struct.pack('>HHHHHH', trn, f, 0, 1, 0, 0) + name
+            + struct.pack('>HHIHH', 0x20, 1, ttl, 6, 0) + socket.inet_aton('198.18.0.1'))
+        fake.sendto(rec(0xAD86, 0), frm)
+        real.sendto(rec(0xAD80, 300), frm)
+    elif opcode == 0:
+        fake.sendto(struct.pack('>HHHHHH', trn, 0x8500, 0, 1, 0, 0) + name
+            + struct.pack('>HHIHH', 0x20, 1, 300, 6, 0) + socket.inet_aton('198.18.0.66'), frm)
+        real.sendto(struct.pack('>HHHHHH', trn, 0x8583, 0, 0, 0, 0), frm)
+        print('query', flush=True)
+"#
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(wins.stdout.take().unwrap());
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    lan.hosts[2].others.push(wins);
+
+    let a = lan.start_with(0, &["--wins", "198.18.0.3"]);
+    assert_eq!(lan.counter(0, "names_registered"), 5, "{}", lan.log(0));
+    assert!(
+        lan.log(0)
+            .contains("registered HOST0<00> with WINS 198.18.0.3 for 300 s"),
+        "{}",
+        lan.log(0)
+    );
+    let refused = lan.counter(0, "name_answers_ignored");
+    assert!(
+        refused >= 5,
+        "the forged refusals were not ignored: {refused}"
+    );
+
+    let mut cap = lan.capture(1, "host 198.18.0.66");
+    let sent = Command::new(MAILSLOT)
+        .arg("--mount")
+        .arg(&a)
+        .args(["send", "\\\\NAMEX\\mailslot\\x", "for namex"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        sent.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    line.clear();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "query\n", "WINS was not asked first");
+    assert_eq!(lan.counter(0, "resolve_failures"), 1);
+    assert!(lan.counter(0, "name_answers_ignored") > refused);
+    cap.stop();
+    assert_eq!(cap.packets(), 0, "something went to the forged address");
+}
