@@ -637,12 +637,15 @@ pub fn py(script: &str, args: &[&Path]) -> String {
 /// Starts Debian's nmbd on host `i` as `name` in workgroup TESTDOM, with
 /// `settings` (smb.conf lines) added to a base that keeps every file it
 /// writes in the test's directory, so it never touches the machine's
-/// Samba. Returns the smb.conf (for `nmblookup -s`). Fails, never skips,
+/// Samba: its unix socket too (`nmbd:socket dir`; by default every nmbd
+/// binds `/run/samba/nmbd/unexpected`, so two at once would fail). Returns the smb.conf (for `nmblookup -s`). Fails, never skips,
 /// without nmbd.
 pub fn nmbd(lan: &mut Lan, i: usize, name: &str, settings: &str) -> PathBuf {
     require(&["nmbd", "nmblookup"]);
     let root = lan.dir.path().join("samba");
-    for sub in ["lock", "state", "cache", "private", "pid", "log", "ncalrpc"] {
+    for sub in [
+        "lock", "state", "cache", "private", "pid", "log", "ncalrpc", "nmbd",
+    ] {
         fs::create_dir_all(root.join(sub)).unwrap();
     }
     let r = |sub: &str| root.join(sub).display().to_string();
@@ -670,6 +673,7 @@ pub fn nmbd(lan: &mut Lan, i: usize, name: &str, settings: &str) -> PathBuf {
     log file = {}/log.%m
     log level = 3
     passdb backend = tdbsam:{}/passdb.tdb
+    nmbd:socket dir = {}
     {}
 ",
             r("lock"),
@@ -680,6 +684,7 @@ pub fn nmbd(lan: &mut Lan, i: usize, name: &str, settings: &str) -> PathBuf {
             r("ncalrpc"),
             r("log"),
             r("private"),
+            r("nmbd"),
             settings.replace('\n', "\n    "),
         ),
     )
