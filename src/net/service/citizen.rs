@@ -214,7 +214,10 @@ impl Network {
                             name: name.clone(),
                             group,
                             server,
-                            refresh_at: refresh_time(ttl),
+                            // Only a server refreshes: a positive answer to a
+                            // broadcast (no one sends one but a forger) must
+                            // not leave a name due for ever.
+                            refresh_at: server.and(refresh_time(ttl)),
                         });
                         open.retain(|(n, _)| *n != name);
                         continue;
