@@ -73,8 +73,11 @@ fn names_are_registered_defended_listed_and_released() {
     let conf = lookup_conf(&lan);
     let mut cap = lan.capture(1, "udp port 137");
     // Host 2 answers every registration it sees with forgeries: a negative
-    // answer with the wrong transaction id, and one with the right id for
-    // another name. Neither may stop host 0 from taking its names.
+    // answer with the wrong transaction id, one with the right id for
+    // another name, and a positive one (nobody answers a broadcast
+    // registration positively). None may stop host 0 from taking its
+    // names, and the positive one may not make it refresh them: there is no
+    // server to refresh them with.
     let mut forger = lan
         .in_ns(2, "python3")
         .arg("-c")
@@ -90,9 +93,10 @@ while True:
     if flags & 0x8000 or (flags >> 11) & 15 != 5 or frm[0] != '198.18.0.1':
         continue
     q = p[12:46]
-    for t, name in ((trn ^ 0x5555, q), (trn, enc('SOMEONE', 0))):
-        s.sendto(struct.pack('>HHHHHH', t, 0xAD86, 0, 1, 0, 0) + name
-                 + struct.pack('>HHIHH', 0x20, 1, 0, 6, 0) + socket.inet_aton('198.18.0.3'), frm)
+    for t, f, ttl, name in ((trn ^ 0x5555, 0xAD86, 0, q), (trn, 0xAD86, 0, enc('SOMEONE', 0)),
+                            (trn, 0xAD80, 300, q)):
+        s.sendto(struct.pack('>HHHHHH', t, f, 0, 1, 0, 0) + name
+                 + struct.pack('>HHIHH', 0x20, 1, ttl, 6, 0) + socket.inet_aton('198.18.0.3'), frm)
     print('forged', flush=True)
 "#
         ))
@@ -115,6 +119,14 @@ while True:
     line.clear();
     forged.read_line(&mut line).unwrap();
     assert_eq!(line, "forged\n", "the forger saw no registration");
+    let threads: Vec<String> = fs::read_dir(format!("/proc/{}/task", lan.daemon_pid(0)))
+        .unwrap()
+        .map(|t| fs::read_to_string(t.unwrap().path().join("comm")).unwrap())
+        .collect();
+    assert!(
+        !threads.iter().any(|t| t.starts_with("mailslot-refres")),
+        "a refresh thread with no WINS server: {threads:?}"
+    );
 
     // nmblookup -A (nbtstat -A) lists the five names, B node, active.
     let status = nmblookup(&lan, 1, &conf, &["-A", "198.18.0.1"]);
