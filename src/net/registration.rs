@@ -134,6 +134,25 @@ impl<'a> NsPacket<'a> {
         })
     }
 
+    /// Refuses a response where a request is expected, and the reverse.
+    fn expect_response(&self, response: bool) -> Result<(), WireError> {
+        match (self.response, response) {
+            (true, false) => Err(WireError::NotRequest),
+            (false, true) => Err(WireError::NotResponse),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`expect_response`](Self::expect_response), for a query (or its
+    /// answer) and nothing else.
+    fn expect_query(&self, response: bool) -> Result<(), WireError> {
+        self.expect_response(response)?;
+        if self.opcode != OPCODE_QUERY {
+            return Err(WireError::UnexpectedOpcode(self.opcode));
+        }
+        Ok(())
+    }
+
     /// The record's single NB address (six bytes of RDATA), if it has one.
     fn nb_address(&self) -> Option<NbAddress> {
         let rec = self.record.as_ref().filter(|r| r.rtype == TYPE_NB)?;
@@ -214,9 +233,7 @@ impl NameRequest {
     /// address). Refuses responses and other operations.
     pub fn parse(packet: &[u8]) -> Result<NameRequest, WireError> {
         let p = NsPacket::parse(packet)?;
-        if p.response {
-            return Err(WireError::NotRequest);
-        }
+        p.expect_response(false)?;
         let operation =
             Operation::of_opcode(p.opcode).ok_or(WireError::UnexpectedOpcode(p.opcode))?;
         let (name, qtype) = p.question.clone().ok_or(WireError::BadQuestionCount(0))?;
@@ -295,9 +312,7 @@ impl NameResponse {
     /// Reads a response to a registration, refresh or release, or a WACK.
     pub fn parse(packet: &[u8]) -> Result<NameResponse, WireError> {
         let p = NsPacket::parse(packet)?;
-        if !p.response {
-            return Err(WireError::NotResponse);
-        }
+        p.expect_response(true)?;
         if Operation::of_opcode(p.opcode).is_none() && p.opcode != OPCODE_WACK {
             return Err(WireError::UnexpectedOpcode(p.opcode));
         }
@@ -333,12 +348,7 @@ impl NodeStatusRequest {
 
     pub fn parse(packet: &[u8]) -> Result<NodeStatusRequest, WireError> {
         let p = NsPacket::parse(packet)?;
-        if p.response {
-            return Err(WireError::NotRequest);
-        }
-        if p.opcode != OPCODE_QUERY {
-            return Err(WireError::UnexpectedOpcode(p.opcode));
-        }
+        p.expect_query(false)?;
         match p.question {
             Some((name, TYPE_NBSTAT)) => Ok(NodeStatusRequest {
                 trn_id: p.trn_id,
@@ -404,12 +414,7 @@ impl NodeStatusResponse {
     /// read (nothing in mailslotfs uses them).
     pub fn parse(packet: &[u8]) -> Result<NodeStatusResponse, WireError> {
         let p = NsPacket::parse(packet)?;
-        if !p.response {
-            return Err(WireError::NotResponse);
-        }
-        if p.opcode != OPCODE_QUERY {
-            return Err(WireError::UnexpectedOpcode(p.opcode));
-        }
+        p.expect_query(true)?;
         let rec = p.record.ok_or(WireError::NoAnswer)?;
         if rec.rtype != TYPE_NBSTAT {
             return Err(WireError::UnexpectedType(rec.rtype));
@@ -463,12 +468,7 @@ pub struct QueryAnswer {
 impl QueryAnswer {
     pub fn parse(packet: &[u8]) -> Result<QueryAnswer, WireError> {
         let p = NsPacket::parse(packet)?;
-        if !p.response {
-            return Err(WireError::NotResponse);
-        }
-        if p.opcode != OPCODE_QUERY {
-            return Err(WireError::UnexpectedOpcode(p.opcode));
-        }
+        p.expect_query(true)?;
         let unique_address = p
             .record
             .as_ref()

@@ -197,53 +197,47 @@ impl Network {
             for a in asked {
                 let name = a.request.name.clone();
                 let group = a.request.address.group;
-                match a.outcome.unwrap_or(Outcome::Silent) {
-                    Outcome::Silent if server.is_some() => continue,
-                    Outcome::Silent => {}
-                    Outcome::Granted(ttl) => {
-                        log::info!(
-                            "registered {name} with {}{}",
-                            server.map_or("the segment".to_string(), |s| format!("WINS {s}")),
-                            if server.is_some() {
-                                format!(" for {ttl} s")
-                            } else {
-                                String::new()
-                            }
+                let outcome = a.outcome.unwrap_or(Outcome::Silent);
+                if outcome == Outcome::Silent && server.is_some() {
+                    // Still open: the next server, or the segment, is asked.
+                    continue;
+                }
+                open.retain(|(n, _)| *n != name);
+                let refresh_at = match (outcome, server) {
+                    (Outcome::Refused(rcode, by), _) if group => {
+                        log::warn!(
+                            "group name {name} refused by {by} (rcode {rcode}); the workgroup's writes still arrive by broadcast"
                         );
-                        held.push(Held {
-                            name: name.clone(),
-                            group,
-                            server,
-                            // Only a server refreshes: a positive answer to a
-                            // broadcast (no one sends one but a forger) must
-                            // not leave a name due for ever.
-                            refresh_at: server.and(refresh_time(ttl)),
-                        });
-                        open.retain(|(n, _)| *n != name);
                         continue;
                     }
-                    Outcome::Refused(rcode, by) => {
-                        open.retain(|(n, _)| *n != name);
-                        if group {
-                            log::warn!(
-                                "group name {name} refused by {by} (rcode {rcode}); the workgroup's writes still arrive by broadcast"
-                            );
-                            continue;
-                        }
+                    (Outcome::Refused(rcode, by), _) => {
                         conflicts.push(format!(
                             "{name} is held by {by} (negative answer, rcode {rcode})"
                         ));
                         continue;
                     }
-                }
-                log::info!("registered {name} on the segment (nobody objected)");
+                    (Outcome::Granted(ttl), Some(s)) => {
+                        log::info!("registered {name} with WINS {s} for {ttl} s");
+                        refresh_time(ttl)
+                    }
+                    // Only a server refreshes: a positive answer to a
+                    // broadcast (no one sends one but a forger) must not
+                    // leave a name due for ever.
+                    (Outcome::Granted(_), None) => {
+                        log::info!("registered {name} with the segment");
+                        None
+                    }
+                    (Outcome::Silent, _) => {
+                        log::info!("registered {name} on the segment (nobody objected)");
+                        None
+                    }
+                };
                 held.push(Held {
-                    name: name.clone(),
+                    name,
                     group,
-                    server: None,
-                    refresh_at: None,
+                    server,
+                    refresh_at,
                 });
-                open.retain(|(n, _)| *n != name);
             }
         };
         for &server in &self.config.wins {
