@@ -12,7 +12,7 @@ mod lan;
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use lan::{BROADCAST, Lan, MAILSLOT, nmblookup};
@@ -30,19 +30,25 @@ fn lookup_conf(lan: &Lan) -> PathBuf {
 
 /// Python run in host `i`'s namespace; its stdout.
 fn py_in(lan: &Lan, i: usize, script: &str) -> String {
-    let out = lan
+    lan::run(lan.in_ns(i, "python3").arg("-c").arg(script))
+}
+
+/// Starts a Python peer in host `i`'s namespace (stopped with the host)
+/// and waits until it prints `ready`; returns its further output.
+fn spawn_py_in(lan: &mut Lan, i: usize, script: &str) -> BufReader<ChildStdout> {
+    let mut child = lan
         .in_ns(i, "python3")
         .arg("-c")
         .arg(script)
-        .output()
+        .stdout(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    lan.hosts[i].others.push(child);
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n", "the peer did not start");
+    out
 }
 
 /// Encodes a NetBIOS name (first level, no scope) in Python.
@@ -78,10 +84,10 @@ fn names_are_registered_defended_listed_and_released() {
     // registration positively). None may stop host 0 from taking its
     // names, and the positive one may not make it refresh them: there is no
     // server to refresh them with.
-    let mut forger = lan
-        .in_ns(2, "python3")
-        .arg("-c")
-        .arg(format!(
+    let mut forged = spawn_py_in(
+        &mut lan,
+        2,
+        &format!(
             r#"{PY_NAMES}
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -99,15 +105,9 @@ while True:
                  + struct.pack('>HHIHH', 0x20, 1, ttl, 6, 0) + socket.inet_aton('198.18.0.3'), frm)
     print('forged', flush=True)
 "#
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut forged = BufReader::new(forger.stdout.take().unwrap());
+        ),
+    );
     let mut line = String::new();
-    forged.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    lan.hosts[2].others.push(forger);
 
     lan.start(0);
     assert_eq!(lan.counter(0, "names_registered"), 5, "{}", lan.log(0));
@@ -370,10 +370,10 @@ fn wins_answers_count_only_from_the_server_asked() {
         "dev",
         "eth0",
     ]);
-    let mut wins = lan
-        .in_ns(2, "python3")
-        .arg("-c")
-        .arg(format!(
+    let mut said = spawn_py_in(
+        &mut lan,
+        2,
+        &format!(
             r#"{PY_NAMES}
 real = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 real.bind(('198.18.0.3', 137))
@@ -397,15 +397,9 @@ while True:
         real.sendto(struct.pack('>HHHHHH', trn, 0x8583, 0, 0, 0, 0), frm)
         print('query', flush=True)
 "#
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(wins.stdout.take().unwrap());
+        ),
+    );
     let mut line = String::new();
-    said.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    lan.hosts[2].others.push(wins);
 
     let a = lan.start_with(0, &["--wins", "198.18.0.3"]);
     assert_eq!(lan.counter(0, "names_registered"), 5, "{}", lan.log(0));
