@@ -101,21 +101,7 @@ impl Lan {
             let ns = format!("{}h{i}", lan.tag);
             let addr = Ipv4Addr::new(198, 18, 0, 1 + i as u8);
             ip(&["netns", "add", &ns]);
-            let port = format!("p{i}");
-            ip(&[
-                "-n",
-                &ns,
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &port,
-                "netns",
-                &lan.switch,
-            ]);
+            lan.plug(&ns, &format!("p{i}"));
             ip(&[
                 "-n",
                 &ns,
@@ -129,8 +115,6 @@ impl Lan {
             ]);
             ip(&["-n", &ns, "link", "set", "eth0", "up"]);
             ip(&["-n", &ns, "link", "set", "lo", "up"]);
-            ip(&["-n", &lan.switch, "link", "set", &port, "master", "br0"]);
-            ip(&["-n", &lan.switch, "link", "set", &port, "up"]);
             let mount = lan.dir.path().join(format!("host{i}"));
             fs::create_dir(&mount).unwrap();
             lan.hosts.push(Host {
@@ -142,6 +126,27 @@ impl Lan {
             });
         }
         lan
+    }
+
+    /// Gives namespace `ns` an `eth0` whose other end, `port`, is plugged
+    /// into the bridge and up.
+    fn plug(&self, ns: &str, port: &str) {
+        ip(&[
+            "-n",
+            ns,
+            "link",
+            "add",
+            "eth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            port,
+            "netns",
+            &self.switch,
+        ]);
+        ip(&["-n", &self.switch, "link", "set", port, "master", "br0"]);
+        ip(&["-n", &self.switch, "link", "set", port, "up"]);
     }
 
     /// A second segment, 198.18.1.0/24, between host `i` (as `eth1`,
@@ -281,22 +286,7 @@ impl Lan {
         let router = format!("{}r", self.tag);
         ip(&["netns", "add", &router]);
         self.extra_ns.push(router.clone());
-        ip(&[
-            "-n",
-            &router,
-            "link",
-            "add",
-            "eth0",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "pr",
-            "netns",
-            &self.switch,
-        ]);
-        ip(&["-n", &self.switch, "link", "set", "pr", "master", "br0"]);
-        ip(&["-n", &self.switch, "link", "set", "pr", "up"]);
+        self.plug(&router, "pr");
         ip(&[
             "-n",
             &router,
