@@ -180,6 +180,17 @@ struct Resolution {
     sends: Vec<PendingSend>,
 }
 
+impl Resolution {
+    /// Moves on to the next WINS server, or past the last one to the
+    /// segment, with a fresh transaction id.
+    fn next_phase(&mut self, now: Instant) {
+        self.phase += 1;
+        self.tries = 1;
+        self.trn_id = random_id();
+        self.next_at = now + QUERY_INTERVAL;
+    }
+}
+
 struct Cached {
     ip: Ipv4Addr,
     until: Instant,
@@ -768,10 +779,7 @@ impl Network {
                     key.1,
                     answer.rcode
                 );
-                r.phase += 1;
-                r.tries = 1;
-                r.trn_id = random_id();
-                r.next_at = Instant::now() + QUERY_INTERVAL;
+                r.next_phase(Instant::now());
                 let (trn_id, phase) = (r.trn_id, r.phase);
                 drop(pending);
                 if let Ok(n) = NetbiosName::new(&key.0, key.1) {
@@ -798,12 +806,11 @@ impl Network {
                         return false;
                     }
                     // That server is silent: the next one, or the segment.
-                    r.phase += 1;
-                    r.tries = 0;
-                    r.trn_id = random_id();
+                    r.next_phase(now);
+                } else {
+                    r.tries += 1;
+                    r.next_at = now + QUERY_INTERVAL;
                 }
-                r.tries += 1;
-                r.next_at = now + QUERY_INTERVAL;
                 resend.push((key.clone(), r.trn_id, r.phase));
                 true
             });
