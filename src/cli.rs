@@ -10,13 +10,13 @@ use clap::{ArgAction, Parser};
 use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
 pub use crate::net::service::DatagramLimit;
 
-/// Half the CPUs this process may run on, at least 1 and at most 4. On 2
-/// CPUs `mailslot-bench` found one thread fastest (pairs 52,922/s with 1,
-/// 53,215 with 2, 41,131 with 4; fan-in 34,835, 25,233, 23,794): the
-/// clients need the other CPU. More threads only wait their turn to read
-/// requests once the CPUs are busy (docs/performance.md).
+/// Two threads, or one on a single CPU. On 2 CPUs `mailslot-bench` found
+/// two fastest (pairs 41,650/s with 2 against 11,588 with 1 and 13,351
+/// with 4; fan-in 15,646, 11,228 and 14,745): a second thread takes the
+/// next request while the first wakes a client, and more threads than
+/// CPUs only take CPU time from the clients (docs/performance.md).
 pub fn default_threads() -> u16 {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).clamp(1, 4) as u16)
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(2) as u16)
 }
 
 #[derive(Parser, Debug, Clone, PartialEq)]
@@ -84,7 +84,7 @@ pub struct Options {
     #[arg(long)]
     pub allow_other: bool,
 
-    /// Threads serving FUSE requests [default: half the CPUs, 1 to 4]. Any
+    /// Threads serving FUSE requests [default: 2, or 1 on a single CPU]. Any
     /// number keeps the order that matters: a closed slot is gone before
     /// the next request for its name is served.
     #[arg(long, value_name = "N", default_value_t = default_threads(), hide_default_value = true,

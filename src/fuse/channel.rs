@@ -7,43 +7,147 @@
 //! session layer".
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
+
+/// What one look at a transport found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A whole request of this many bytes is in the buffer.
+    Request(usize),
+    /// Nothing is queued now (only on a channel made by [`Transport::channels`]).
+    Empty,
+    /// The filesystem was unmounted: the session is over.
+    Unmounted,
+}
 
 /// Where requests come from and replies go. Replies and notifications may
 /// be sent from any thread, at any time, in any order.
 pub trait Transport: Send + Sync + 'static {
-    /// Blocks until the kernel hands over the next request and copies it
-    /// into `buf`; returns its length. `Ok(None)` means the filesystem was
-    /// unmounted: the session is over.
-    fn receive(&self, buf: &mut [u8]) -> io::Result<Option<usize>>;
+    /// Copies the next request into `buf`. On the transport as it was made
+    /// this blocks until there is one; on a channel from
+    /// [`Transport::channels`] it never blocks and may find nothing.
+    fn receive(&self, buf: &mut [u8]) -> io::Result<Received>;
+
+    /// Blocks until a request may be there to receive (it may be gone by
+    /// then: another channel took it). Only channels call it.
+    fn wait(&self) -> io::Result<()>;
 
     /// Sends one reply or notification, made of `parts` in order. A reply
     /// the kernel no longer waits for (its request was aborted) is not an
     /// error.
     fn send(&self, parts: &[IoSlice<'_>]) -> io::Result<()>;
+
+    /// `n` channels of this connection, one for each session thread, all
+    /// fed from the kernel's one queue of requests: a request received on
+    /// one must be answered on the same one. Receiving on them never
+    /// blocks, so a thread is only ever asleep in [`Transport::wait`],
+    /// holding no request.
+    fn channels(self: Arc<Self>, n: usize) -> io::Result<Vec<Arc<dyn Transport>>>;
 }
 
-/// The `/dev/fuse` device of one mount.
+/// `FUSE_DEV_IOC_CLONE` (`linux/fuse.h`: `_IOR(229, 0, uint32_t)`): binds a
+/// fresh `/dev/fuse` descriptor to the connection of another.
+const FUSE_DEV_IOC_CLONE: libc::c_ulong = 0x8004_e500;
+
+/// The `/dev/fuse` device of one mount, or one cloned descriptor of it.
 pub struct DevFuse {
     fd: OwnedFd,
+    /// A channel's own epoll instance, waiting exclusively: the kernel
+    /// wakes one waiting channel per request, not all of them.
+    epoll: Option<OwnedFd>,
 }
 
 impl DevFuse {
     pub fn new(fd: OwnedFd) -> Self {
-        Self { fd }
+        Self { fd, epoll: None }
+    }
+
+    /// Makes `fd` a non-blocking channel with an exclusive waiter.
+    fn channel(fd: OwnedFd) -> io::Result<Self> {
+        let flags = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+        let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+        // SAFETY: plain system calls on descriptors this function owns.
+        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if epoll < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: epoll_create1 returned a new descriptor nobody else owns.
+        let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
+            u64: 0,
+        };
+        // SAFETY: both descriptors are open; `event` outlives the call.
+        let r = unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut event,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            fd,
+            epoll: Some(epoll),
+        })
+    }
+
+    fn clone_fd(&self) -> io::Result<OwnedFd> {
+        let fresh = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open("/dev/fuse")?;
+        let fresh = OwnedFd::from(fresh);
+        let source: u32 = self.fd.as_raw_fd() as u32;
+        // SAFETY: the ioctl reads one u32 (the source descriptor) from the
+        // pointer, which is valid for the call.
+        let r = unsafe { libc::ioctl(fresh.as_raw_fd(), FUSE_DEV_IOC_CLONE, &source) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fresh)
     }
 }
 
 impl Transport for DevFuse {
-    fn receive(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn receive(&self, buf: &mut [u8]) -> io::Result<Received> {
         loop {
             match nix::unistd::read(self.fd.as_fd(), buf) {
-                Ok(n) => return Ok(Some(n)),
+                Ok(n) => return Ok(Received::Request(n)),
+                Err(nix::errno::Errno::EAGAIN) => return Ok(Received::Empty),
                 // A signal, or a request that went away (its caller was
                 // interrupted) between being queued and being copied out.
                 Err(nix::errno::Errno::EINTR | nix::errno::Errno::ENOENT) => continue,
-                Err(nix::errno::Errno::ENODEV) => return Ok(None),
+                Err(nix::errno::Errno::ENODEV) => return Ok(Received::Unmounted),
                 Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn wait(&self) -> io::Result<()> {
+        let Some(epoll) = &self.epoll else {
+            return Ok(());
+        };
+        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        loop {
+            // SAFETY: the epoll descriptor is open and `event` has room for
+            // the one event asked for.
+            let r = unsafe { libc::epoll_wait(epoll.as_raw_fd(), &mut event, 1, -1) };
+            if r >= 0 {
+                // Readable, or the connection is gone (EPOLLERR): either
+                // way the next receive says which.
+                return Ok(());
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
             }
         }
     }
@@ -58,6 +162,14 @@ impl Transport for DevFuse {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    fn channels(self: Arc<Self>, n: usize) -> io::Result<Vec<Arc<dyn Transport>>> {
+        let mut channels: Vec<Arc<dyn Transport>> = Vec::with_capacity(n);
+        for _ in 0..n {
+            channels.push(Arc::new(DevFuse::channel(self.clone_fd()?)?));
+        }
+        Ok(channels)
     }
 }
 
@@ -92,18 +204,27 @@ impl Scripted {
 }
 
 impl Transport for Scripted {
-    fn receive(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    fn receive(&self, buf: &mut [u8]) -> io::Result<Received> {
         let Some(req) = self.requests.lock().expect("not poisoned").pop_front() else {
-            return Ok(None);
+            return Ok(Received::Unmounted);
         };
         let n = req.len().min(buf.len());
         buf[..n].copy_from_slice(&req[..n]);
-        Ok(Some(n))
+        Ok(Received::Request(n))
+    }
+
+    fn wait(&self) -> io::Result<()> {
+        Ok(())
     }
 
     fn send(&self, parts: &[IoSlice<'_>]) -> io::Result<()> {
         let whole = parts.iter().flat_map(|p| p.iter().copied()).collect();
         self.sent.lock().expect("not poisoned").push(whole);
         Ok(())
+    }
+
+    /// Every channel is the script itself: one queue, one record.
+    fn channels(self: Arc<Self>, n: usize) -> io::Result<Vec<Arc<dyn Transport>>> {
+        Ok((0..n).map(|_| self.clone() as Arc<dyn Transport>).collect())
     }
 }

@@ -4,17 +4,31 @@
 //! (`Documentation/filesystems/fuse.rst`, "Interrupting filesystem
 //! operations").
 //!
-//! Threads take turns as the one that reads (leader/follower): a thread
-//! holds the turn while it reads one request, and passes it on before it
-//! handles the request, so handling runs on as many threads as there are.
-//! A request the handler calls a barrier (a release) is handled before the
-//! turn passes on, so its effects are complete before any request the
-//! kernel queued after it is even read: with any number of threads, a slot
-//! whose server closed is gone before the next open of its name.
+//! Threads. Each thread receives on a channel of its own (a cloned
+//! `/dev/fuse` descriptor), all fed from the kernel's one queue, so the
+//! kernel wakes one sleeping thread per request and threads never take
+//! turns. Receiving never blocks: a thread sleeps only in
+//! [`Transport::wait`], holding nothing.
+//!
+//! Order. A request the handler calls a barrier (a release) must be
+//! complete before any request the kernel queued after it is handled: with
+//! any number of threads, a slot whose server closed is gone before the
+//! next open of its name. The kernel hands requests out in its queue's
+//! order, but two threads that took two requests one after the other may
+//! get on with them in either order. So every thread says when it is
+//! receiving (a count that is odd while it is in `receive`), and publishes
+//! what it took (a barrier's ticket, a waiting request's entry in the
+//! interrupt table) before it says it is done receiving. A thread that took
+//! a request first waits until no other thread is still in a `receive` it
+//! had begun by then (a non-blocking call: a short wait), and then until
+//! every barrier published by that time is complete. Whatever the kernel
+//! queued before the request has then been published, and every barrier
+//! among it is done.
 //!
 //! Interrupts. Every request that may be answered later is entered in a
-//! table by its `unique` before the turn passes on, so an interrupt, which
-//! the kernel queues only once the request was read, always finds it. The
+//! table by its `unique` before its thread is done receiving, and an
+//! interrupt, which the kernel queues only once the request was taken, is
+//! handled only after that, so it always finds it. The
 //! handler names what stops a waiting request ([`Interrupts::on_interrupt`]);
 //! an interrupt that finds it calls that; one that comes while the request
 //! is still being handled is remembered and applied as soon as the handler
@@ -22,16 +36,17 @@
 //! never seen) is answered EAGAIN, which the kernel ignores for the first
 //! and requeues for the second.
 
+use std::collections::BTreeSet;
 use std::io::{self, IoSlice};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use dashmap::DashMap;
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use super::abi::{self, InHeader, InitIn, InitOut};
-use super::channel::Transport;
+use super::channel::{Received, Transport};
 
 /// One request as the kernel sent it.
 pub struct Request<'a> {
@@ -77,20 +92,122 @@ enum InFlight {
 const MAX_PARTS: usize = 3;
 
 struct Shared {
+    /// Where notifications go: any descriptor of the connection will do.
     transport: Arc<dyn Transport>,
+    /// Thread i receives on channel i; a request is answered on the
+    /// channel it came from, as the kernel requires.
+    channels: Vec<Arc<dyn Transport>>,
     in_flight: DashMap<u64, InFlight>,
     /// The protocol minor agreed at INIT (0 before).
     minor: AtomicU32,
+    order: Order,
+}
+
+/// Keeps barriers in the kernel's order across threads (see the module's
+/// documentation).
+struct Order {
+    /// Per thread: odd while it is in `receive` or has not yet published
+    /// what it took.
+    receiving: Vec<Padded>,
+    /// Barriers published and not yet complete (a fast way to see none).
+    open: AtomicUsize,
+    barriers: Mutex<Barriers>,
+    complete: Condvar,
+}
+
+/// One cache line per thread, so threads that say they are receiving do
+/// not slow each other down.
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+#[derive(Default)]
+struct Barriers {
+    next: u64,
+    open: BTreeSet<u64>,
+}
+
+impl Order {
+    fn new(threads: usize) -> Self {
+        Self {
+            receiving: (0..threads).map(|_| Padded(AtomicU64::new(0))).collect(),
+            open: AtomicUsize::new(0),
+            barriers: Mutex::new(Barriers::default()),
+            complete: Condvar::new(),
+        }
+    }
+
+    fn receiving(&self, me: usize) {
+        // Before the kernel hands out anything: a thread that takes a later
+        // request then sees this one receiving.
+        self.receiving[me].0.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Everything taken in this `receive` is published.
+    fn received(&self, me: usize) {
+        self.receiving[me].0.fetch_add(1, Ordering::Release);
+    }
+
+    /// Publishes a barrier just taken; returns its ticket.
+    fn open_barrier(&self) -> u64 {
+        let mut b = self.barriers.lock();
+        let ticket = b.next;
+        b.next += 1;
+        b.open.insert(ticket);
+        self.open.fetch_add(1, Ordering::SeqCst);
+        ticket
+    }
+
+    fn close_barrier(&self, ticket: u64) {
+        let mut b = self.barriers.lock();
+        b.open.remove(&ticket);
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        drop(b);
+        self.complete.notify_all();
+    }
+
+    /// Returns once every request the kernel handed out before the one
+    /// thread `me` just took is published and every barrier among them
+    /// complete.
+    fn wait_for_earlier(&self, me: usize) {
+        for (other, state) in self.receiving.iter().enumerate() {
+            if other == me {
+                continue;
+            }
+            let seen = state.0.load(Ordering::SeqCst);
+            if seen & 1 == 0 {
+                continue;
+            }
+            // A non-blocking receive, then a few stores: this is short,
+            // unless that thread lost its CPU.
+            let mut spins = 0u32;
+            while state.0.load(Ordering::Acquire) == seen {
+                if spins < 200 {
+                    spins += 1;
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
+        if self.open.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut b = self.barriers.lock();
+        let published = b.next;
+        while b.open.range(..published).next().is_some() {
+            self.complete.wait(&mut b);
+        }
+    }
 }
 
 impl Shared {
-    fn send(&self, parts: &[IoSlice<'_>]) {
-        if let Err(e) = self.transport.send(parts) {
+    fn send(&self, channel: usize, parts: &[IoSlice<'_>]) {
+        if let Err(e) = self.channels[channel].send(parts) {
             log::warn!("a reply to the kernel failed: {e}");
         }
     }
 
-    fn reply(&self, unique: u64, error: i32, body: &[&[u8]]) {
+    fn reply(&self, channel: usize, unique: u64, error: i32, body: &[&[u8]]) {
         let len = abi::OUT_HEADER_LEN + body.iter().map(|b| b.len()).sum::<usize>();
         let header = abi::out_header(len, error, unique);
         // Replies are on every request's path: no allocation for them.
@@ -100,10 +217,10 @@ impl Shared {
             *part = IoSlice::new(b);
         }
         debug_assert!(body.len() <= MAX_PARTS);
-        self.send(&parts[..=body.len().min(MAX_PARTS)]);
+        self.send(channel, &parts[..=body.len().min(MAX_PARTS)]);
     }
 
-    fn interrupt(&self, interrupt_unique: u64, target: u64) {
+    fn interrupt(&self, channel: usize, interrupt_unique: u64, target: u64) {
         let stop = match self.in_flight.get_mut(&target) {
             Some(mut entry) => match std::mem::replace(&mut *entry, InFlight::Interrupted) {
                 InFlight::Waiting(stop) => {
@@ -114,7 +231,7 @@ impl Shared {
                 InFlight::Handling | InFlight::Interrupted => None,
             },
             None => {
-                self.reply(interrupt_unique, -libc::EAGAIN, &[]);
+                self.reply(channel, interrupt_unique, -libc::EAGAIN, &[]);
                 return;
             }
         };
@@ -128,6 +245,7 @@ impl Shared {
 /// request is never left waiting because a handler forgot it.
 pub struct Reply {
     unique: u64,
+    channel: usize,
     tracked: bool,
     shared: Arc<Shared>,
     sent: bool,
@@ -157,7 +275,7 @@ impl Reply {
         if self.tracked {
             self.shared.in_flight.remove(&self.unique);
         }
-        self.shared.reply(self.unique, error, body);
+        self.shared.reply(self.channel, self.unique, error, body);
     }
 
     /// Success, with the body made of `parts` in order.
@@ -253,23 +371,32 @@ impl Session {
         threads: usize,
         buffer: usize,
     ) -> io::Result<Session> {
+        let threads = threads.max(1);
+        // One thread receives on the descriptor itself, blocking; more
+        // each get a channel.
+        let channels = if threads == 1 {
+            vec![transport.clone()]
+        } else {
+            transport.clone().channels(threads)?
+        };
         let shared = Arc::new(Shared {
             transport,
+            channels,
             in_flight: DashMap::new(),
             minor: AtomicU32::new(0),
+            order: Order::new(threads),
         });
-        let turn = Arc::new(Mutex::new(()));
         let buffer = buffer.max(abi::MIN_READ_BUFFER);
         let mut handles = Vec::new();
-        for i in 0..threads.max(1) {
+        for me in 0..threads {
             let worker = Worker {
                 shared: shared.clone(),
                 handler: handler.clone(),
-                turn: turn.clone(),
+                me,
             };
             handles.push(
                 std::thread::Builder::new()
-                    .name(format!("fuse-{i}"))
+                    .name(format!("fuse-{me}"))
                     .spawn(move || worker.run(buffer))?,
             );
         }
@@ -302,20 +429,37 @@ impl Session {
 struct Worker<H> {
     shared: Arc<Shared>,
     handler: Arc<H>,
-    turn: Arc<Mutex<()>>,
+    /// This thread's number, and its channel's.
+    me: usize,
 }
 
 impl<H: Handler> Worker<H> {
     fn run(self, buffer: usize) -> io::Result<()> {
         let mut buf = vec![0u8; buffer];
+        let channel = self.shared.channels[self.me].clone();
+        let order = &self.shared.order;
         loop {
-            let turn = self.turn.lock();
-            let n = match self.shared.transport.receive(&mut buf) {
-                Ok(Some(n)) => n,
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(e),
+            // Waiting first costs a busy channel one quick call, but spares
+            // an idle one the receive that would find nothing.
+            channel.wait()?;
+            order.receiving(self.me);
+            let n = match channel.receive(&mut buf) {
+                Ok(Received::Request(n)) => n,
+                Ok(Received::Empty) => {
+                    order.received(self.me);
+                    continue;
+                }
+                Ok(Received::Unmounted) => {
+                    order.received(self.me);
+                    return Ok(());
+                }
+                Err(e) => {
+                    order.received(self.me);
+                    return Err(e);
+                }
             };
             let Some(header) = abi::InHeader::parse(&buf[..n]) else {
+                order.received(self.me);
                 log::error!("a request of {n} bytes is shorter than its header; ignored");
                 continue;
             };
@@ -326,22 +470,29 @@ impl<H: Handler> Worker<H> {
             };
             match header.opcode {
                 abi::op::INTERRUPT => {
-                    drop(turn);
+                    order.received(self.me);
+                    // Its request was taken before it was queued: once that
+                    // is published, the table says whether it waits.
+                    order.wait_for_earlier(self.me);
                     match req.args().u64() {
-                        Some(target) => self.shared.interrupt(header.unique, target),
+                        Some(target) => self.shared.interrupt(self.me, header.unique, target),
                         None => log::warn!("a malformed FUSE_INTERRUPT was ignored"),
                     }
                     continue;
                 }
                 abi::op::INIT => {
+                    order.received(self.me);
                     // Nothing else arrives before INIT is answered.
                     self.init(&req);
                     continue;
                 }
                 // The answer to a retrieve, which mailslotfs never asks for.
-                abi::op::NOTIFY_REPLY => continue,
+                abi::op::NOTIFY_REPLY => {
+                    order.received(self.me);
+                    continue;
+                }
                 abi::op::FORGET | abi::op::BATCH_FORGET => {
-                    drop(turn);
+                    order.received(self.me);
                     self.handler.dispatch(&req, None);
                     continue;
                 }
@@ -355,15 +506,19 @@ impl<H: Handler> Worker<H> {
             }
             let reply = Reply {
                 unique: header.unique,
+                channel: self.me,
                 tracked,
                 shared: self.shared.clone(),
                 sent: false,
             };
             if self.handler.is_barrier(header.opcode) {
+                let ticket = order.open_barrier();
+                order.received(self.me);
                 self.handler.dispatch(&req, Some(reply));
-                drop(turn);
+                order.close_barrier(ticket);
             } else {
-                drop(turn);
+                order.received(self.me);
+                order.wait_for_earlier(self.me);
                 self.handler.dispatch(&req, Some(reply));
             }
         }
@@ -373,20 +528,21 @@ impl<H: Handler> Worker<H> {
         let unique = req.header.unique;
         let Some(offered) = InitIn::parse(&mut req.args()) else {
             log::error!("a malformed FUSE_INIT was refused");
-            return self.shared.reply(unique, -libc::EINVAL, &[]);
+            return self.shared.reply(self.me, unique, -libc::EINVAL, &[]);
         };
         if offered.major > abi::MAJOR {
             // The kernel asks again with our major version.
             let mut out = abi::Out::default();
             out.u32(abi::MAJOR).u32(abi::MINOR);
-            return self.shared.reply(unique, 0, &[&out.bytes]);
+            return self.shared.reply(self.me, unique, 0, &[&out.bytes]);
         }
         match self.handler.init(&offered) {
             Ok(answer) => {
                 self.shared.minor.store(answer.minor, Ordering::Relaxed);
-                self.shared.reply(unique, 0, &[&answer.encode().bytes]);
+                self.shared
+                    .reply(self.me, unique, 0, &[&answer.encode().bytes]);
             }
-            Err(errno) => self.shared.reply(unique, -errno, &[]),
+            Err(errno) => self.shared.reply(self.me, unique, -errno, &[]),
         }
     }
 }
@@ -485,6 +641,70 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_request_taken_later_waits_for_a_barrier_taken_earlier() {
+        use std::sync::atomic::AtomicBool;
+        let order = Arc::new(Order::new(2));
+        let done = Arc::new(AtomicBool::new(false));
+        // Thread 0 is in its receive: it may hold something not yet published.
+        order.receiving(0);
+        let waiter = {
+            let (order, done) = (order.clone(), done.clone());
+            std::thread::spawn(move || {
+                // Thread 1 took a request after thread 0's.
+                order.wait_for_earlier(1);
+                done.load(Ordering::SeqCst)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        // What thread 0 took was a barrier: published, then complete.
+        let ticket = order.open_barrier();
+        order.received(0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        done.store(true, Ordering::SeqCst);
+        order.close_barrier(ticket);
+        assert!(
+            waiter.join().unwrap(),
+            "the later request went ahead of the barrier"
+        );
+    }
+
+    #[test]
+    fn a_request_waits_for_nothing_taken_after_it() {
+        let order = Order::new(3);
+        // Thread 0 took a barrier long ago and finished it; thread 2 is idle.
+        let old = order.open_barrier();
+        order.close_barrier(old);
+        order.receiving(2);
+        order.received(2);
+        // Returns at once: nothing published is open, nobody is receiving.
+        order.wait_for_earlier(1);
+    }
+
+    #[test]
+    fn several_threads_answer_every_request_once() {
+        // Every request is answered once, on the one script, whichever of
+        // four threads takes it.
+        let mut requests = vec![init()];
+        requests.extend((0..200).map(|i| request(abi::op::STATFS, 10 + 2 * i, &[])));
+        let transport = Arc::new(Scripted::new(requests));
+        Session::spawn(transport.clone(), Arc::new(Parking::default()), 4, 8192)
+            .unwrap()
+            .join()
+            .unwrap();
+        let mut answered: Vec<u64> = transport
+            .sent()
+            .iter()
+            .map(|r| u64::from_ne_bytes(r[8..16].try_into().unwrap()))
+            .collect();
+        answered.sort_unstable();
+        let mut expected: Vec<u64> = std::iter::once(1)
+            .chain((0..200).map(|i| 10 + 2 * i))
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(answered, expected);
     }
 
     #[test]
