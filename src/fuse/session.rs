@@ -113,6 +113,12 @@ struct Order {
     open: AtomicUsize,
     barriers: Mutex<Barriers>,
     complete: Condvar,
+    /// Threads asleep until another moves on from receiving: a thread that
+    /// lost its CPU in the middle of a receive is waited for without
+    /// taking the CPU it needs.
+    sleepers: AtomicUsize,
+    moved_on: Mutex<()>,
+    moved_on_cv: Condvar,
 }
 
 /// One cache line per thread, so threads that say they are receiving do
@@ -133,6 +139,9 @@ impl Order {
             open: AtomicUsize::new(0),
             barriers: Mutex::new(Barriers::default()),
             complete: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
+            moved_on: Mutex::new(()),
+            moved_on_cv: Condvar::new(),
         }
     }
 
@@ -144,7 +153,13 @@ impl Order {
 
     /// Everything taken in this `receive` is published.
     fn received(&self, me: usize) {
-        self.receiving[me].0.fetch_add(1, Ordering::Release);
+        self.receiving[me].0.fetch_add(1, Ordering::SeqCst);
+        // A sleeper counted itself before it looked at the counts: either
+        // it saw this one move, or it is counted here and woken.
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.moved_on.lock();
+            self.moved_on_cv.notify_all();
+        }
     }
 
     /// Publishes a barrier just taken; returns its ticket.
@@ -178,15 +193,20 @@ impl Order {
                 continue;
             }
             // A non-blocking receive, then a few stores: this is short,
-            // unless that thread lost its CPU.
+            // unless that thread lost its CPU; then sleep until it moves.
             let mut spins = 0u32;
             while state.0.load(Ordering::Acquire) == seen {
                 if spins < 200 {
                     spins += 1;
                     std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
+                    continue;
                 }
+                let mut guard = self.moved_on.lock();
+                self.sleepers.fetch_add(1, Ordering::SeqCst);
+                while state.0.load(Ordering::SeqCst) == seen {
+                    self.moved_on_cv.wait(&mut guard);
+                }
+                self.sleepers.fetch_sub(1, Ordering::SeqCst);
             }
         }
         if self.open.load(Ordering::SeqCst) == 0 {
