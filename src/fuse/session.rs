@@ -391,14 +391,24 @@ impl Session {
         threads: usize,
         buffer: usize,
     ) -> io::Result<Session> {
-        let threads = threads.max(1);
         // One thread receives on the descriptor itself, blocking; more
-        // each get a channel.
-        let channels = if threads == 1 {
-            vec![transport.clone()]
-        } else {
-            transport.clone().channels(threads)?
+        // each get a channel. Where no channel can be made (a container
+        // that was handed the descriptor but cannot open /dev/fuse), one
+        // thread still serves everything, in order.
+        let channels = match threads.max(1) {
+            1 => vec![transport.clone()],
+            n => match transport.clone().channels(n) {
+                Ok(channels) => channels,
+                Err(e) => {
+                    log::warn!(
+                        "cannot give each of {n} threads a FUSE descriptor of its own ({e}); \
+                         serving with one thread"
+                    );
+                    vec![transport.clone()]
+                }
+            },
         };
+        let threads = channels.len();
         let shared = Arc::new(Shared {
             transport,
             channels,
@@ -725,6 +735,35 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert_eq!(answered, expected);
+    }
+
+    /// A script on a connection that cannot give threads channels.
+    struct NoChannels(Scripted);
+
+    impl Transport for NoChannels {
+        fn receive(&self, buf: &mut [u8]) -> io::Result<Received> {
+            self.0.receive(buf)
+        }
+        fn wait(&self) -> io::Result<()> {
+            self.0.wait()
+        }
+        fn send(&self, parts: &[IoSlice<'_>]) -> io::Result<()> {
+            self.0.send(parts)
+        }
+        fn channels(self: Arc<Self>, _: usize) -> io::Result<Vec<Arc<dyn Transport>>> {
+            Err(io::Error::from_raw_os_error(libc::EACCES))
+        }
+    }
+
+    #[test]
+    fn without_channels_one_thread_serves_everything() {
+        let requests = vec![init(), request(abi::op::STATFS, 2, &[])];
+        let transport = Arc::new(NoChannels(Scripted::new(requests)));
+        let session = Session::spawn(transport.clone(), Arc::new(Parking::default()), 4, 8192)
+            .expect("a session despite no channels");
+        assert_eq!(session.threads.len(), 1);
+        session.join().unwrap();
+        assert_eq!(transport.0.sent().len(), 2);
     }
 
     #[test]
