@@ -11,8 +11,8 @@ use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
 pub use crate::net::service::DatagramLimit;
 
 /// Two threads, or one on a single CPU. On 2 CPUs `mailslot-bench` found
-/// two fastest (pairs 41,650/s with 2 against 11,588 with 1 and 13,351
-/// with 4; fan-in 15,646, 11,228 and 14,745): a second thread takes the
+/// two fastest (pairs 46,231/s with 2 against 13,402 with 1 and 22,417
+/// with 4; fan-in 16,112, 10,895 and 14,546): a second thread takes the
 /// next request while the first wakes a client, and more threads than
 /// CPUs only take CPU time from the clients (docs/performance.md).
 pub fn default_threads() -> u16 {
