@@ -7,9 +7,11 @@
 //! session layer".
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
 /// What one look at a transport found.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,7 +58,7 @@ pub struct DevFuse {
     fd: OwnedFd,
     /// A channel's own epoll instance, waiting exclusively: the kernel
     /// wakes one waiting channel per request, not all of them.
-    epoll: Option<OwnedFd>,
+    epoll: Option<Epoll>,
 }
 
 impl DevFuse {
@@ -69,29 +71,11 @@ impl DevFuse {
         let flags = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
         let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
         nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
-        // SAFETY: plain system calls on descriptors this function owns.
-        let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epoll < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: epoll_create1 returned a new descriptor nobody else owns.
-        let epoll = unsafe { OwnedFd::from_raw_fd(epoll) };
-        let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32,
-            u64: 0,
-        };
-        // SAFETY: both descriptors are open; `event` outlives the call.
-        let r = unsafe {
-            libc::epoll_ctl(
-                epoll.as_raw_fd(),
-                libc::EPOLL_CTL_ADD,
-                fd.as_raw_fd(),
-                &mut event,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        epoll.add(
+            &fd,
+            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, 0),
+        )?;
         Ok(Self {
             fd,
             epoll: Some(epoll),
@@ -135,19 +119,14 @@ impl Transport for DevFuse {
         let Some(epoll) = &self.epoll else {
             return Ok(());
         };
-        let mut event = libc::epoll_event { events: 0, u64: 0 };
+        let mut events = [EpollEvent::empty()];
         loop {
-            // SAFETY: the epoll descriptor is open and `event` has room for
-            // the one event asked for.
-            let r = unsafe { libc::epoll_wait(epoll.as_raw_fd(), &mut event, 1, -1) };
-            if r >= 0 {
+            match epoll.wait(&mut events, EpollTimeout::NONE) {
                 // Readable, or the connection is gone (EPOLLERR): either
                 // way the next receive says which.
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -475,17 +475,13 @@ impl<H: Handler> Worker<H> {
             order.receiving(self.me);
             let n = match channel.receive(&mut buf) {
                 Ok(Received::Request(n)) => n,
-                Ok(Received::Empty) => {
+                other => {
                     order.received(self.me);
-                    continue;
-                }
-                Ok(Received::Unmounted) => {
-                    order.received(self.me);
-                    return Ok(());
-                }
-                Err(e) => {
-                    order.received(self.me);
-                    return Err(e);
+                    match other {
+                        Ok(Received::Unmounted) => return Ok(()),
+                        Err(e) => return Err(e),
+                        _ => continue,
+                    }
                 }
             };
             let Some(header) = abi::InHeader::parse(&buf[..n]) else {
@@ -498,9 +494,27 @@ impl<H: Handler> Worker<H> {
                 header,
                 body: &buf[abi::IN_HEADER_LEN..end],
             };
+            let answered = !matches!(
+                header.opcode,
+                abi::op::INTERRUPT
+                    | abi::op::INIT
+                    | abi::op::NOTIFY_REPLY
+                    | abi::op::FORGET
+                    | abi::op::BATCH_FORGET
+            );
+            // Published before this thread is done receiving: an interrupt
+            // finds the request, a later request finds the barrier.
+            let tracked = answered && self.handler.may_wait(header.opcode);
+            if tracked {
+                self.shared
+                    .in_flight
+                    .insert(header.unique, InFlight::Handling);
+            }
+            let barrier =
+                (answered && self.handler.is_barrier(header.opcode)).then(|| order.open_barrier());
+            order.received(self.me);
             match header.opcode {
                 abi::op::INTERRUPT => {
-                    order.received(self.me);
                     // Its request was taken before it was queued: once that
                     // is published, the table says whether it waits.
                     order.wait_for_earlier(self.me);
@@ -510,29 +524,18 @@ impl<H: Handler> Worker<H> {
                     }
                     continue;
                 }
+                // Nothing else arrives before INIT is answered.
                 abi::op::INIT => {
-                    order.received(self.me);
-                    // Nothing else arrives before INIT is answered.
                     self.init(&req);
                     continue;
                 }
                 // The answer to a retrieve, which mailslotfs never asks for.
-                abi::op::NOTIFY_REPLY => {
-                    order.received(self.me);
-                    continue;
-                }
+                abi::op::NOTIFY_REPLY => continue,
                 abi::op::FORGET | abi::op::BATCH_FORGET => {
-                    order.received(self.me);
                     self.handler.dispatch(&req, None);
                     continue;
                 }
                 _ => {}
-            }
-            let tracked = self.handler.may_wait(header.opcode);
-            if tracked {
-                self.shared
-                    .in_flight
-                    .insert(header.unique, InFlight::Handling);
             }
             let reply = Reply {
                 unique: header.unique,
@@ -541,15 +544,15 @@ impl<H: Handler> Worker<H> {
                 shared: self.shared.clone(),
                 sent: false,
             };
-            if self.handler.is_barrier(header.opcode) {
-                let ticket = order.open_barrier();
-                order.received(self.me);
-                self.handler.dispatch(&req, Some(reply));
-                order.close_barrier(ticket);
-            } else {
-                order.received(self.me);
-                order.wait_for_earlier(self.me);
-                self.handler.dispatch(&req, Some(reply));
+            match barrier {
+                Some(ticket) => {
+                    self.handler.dispatch(&req, Some(reply));
+                    order.close_barrier(ticket);
+                }
+                None => {
+                    order.wait_for_earlier(self.me);
+                    self.handler.dispatch(&req, Some(reply));
+                }
             }
         }
     }
