@@ -178,7 +178,7 @@ pub fn fuse_requests(data: &[u8]) {
         max_readahead: 0,
         flags: u32::MAX,
     };
-    let mut requests = vec![abi::InHeader::request(abi::op::INIT, 1, 1, &offer.encode())];
+    let mut requests = vec![abi::InHeader::request(abi::op::INIT, 2, 1, &offer.encode())];
     for (i, piece) in data.split(|&b| b == 0xFE).take(64).enumerate() {
         let Some((&opcode, rest)) = piece.split_first() else {
             continue;

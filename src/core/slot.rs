@@ -141,7 +141,7 @@ impl Slot {
     pub fn deliver(&self, msg: &[u8], sender: &Sender) -> Result<()> {
         let mut refused: Vec<Responder> = Vec::new();
         let mut wakers = Vec::new();
-        let result = {
+        let (result, taker) = {
             let mut st = self.state.lock();
             let result = self.deliver_locked(&mut st, msg, sender, &mut refused);
             if result.is_ok() {
@@ -150,8 +150,16 @@ impl Slot {
                     wakers = std::mem::take(&mut st.wakers);
                 }
             }
-            result
+            match result {
+                Ok(taker) => (Ok(()), taker),
+                Err(e) => (Err(e), None),
+            }
         };
+        // Answers go to the kernel after the lock is let go: a thread that
+        // loses its CPU to the reader it just woke holds up nobody else.
+        if let Some(respond) = taker {
+            respond(Ok(msg));
+        }
         for respond in refused {
             respond(Err(Error::BufferTooSmall));
         }
@@ -175,7 +183,7 @@ impl Slot {
         msg: &[u8],
         sender: &Sender,
         refused: &mut Vec<Responder>,
-    ) -> Result<()> {
+    ) -> Result<Option<Responder>> {
         if let Some(err) = st.closed {
             return Err(err);
         }
@@ -183,7 +191,7 @@ impl Slot {
             return Err(Error::MessageTooLarge);
         }
         if st.waiters.is_empty() {
-            return self.enqueue(st, msg, sender);
+            return self.enqueue(st, msg, sender).map(|()| None);
         }
         // The message is the next one for every waiting reader: those ahead
         // of the first with room for it learn it is too large for them
@@ -206,7 +214,7 @@ impl Slot {
                     .filter_map(|id| self.take_waiter(st, id))
                     .map(|w| w.respond),
             );
-            return Ok(());
+            return Ok(None);
         };
         let ahead: Vec<u64> = st.waiters.range(..taker).map(|(id, _)| *id).collect();
         refused.extend(
@@ -216,9 +224,8 @@ impl Slot {
                 .map(|w| w.respond),
         );
         let w = self.take_waiter(st, taker).expect("found above");
-        (w.respond)(Ok(msg));
         st.last_sender = Some(sender.clone());
-        Ok(())
+        Ok(Some(w.respond))
     }
 
     fn enqueue(&self, st: &mut SlotState, msg: &[u8], sender: &Sender) -> Result<()> {
@@ -270,8 +277,11 @@ impl Slot {
                 respond(Err(Error::BufferTooSmall));
                 return None;
             }
-            st.queue.with_front(|msg| respond(Ok(msg)));
+            // Copied out, so the answer goes to the kernel without the lock.
+            let msg = st.queue.with_front(<[u8]>::to_vec).unwrap_or_default();
             self.pop(&mut st);
+            drop(st);
+            respond(Ok(&msg));
             return None;
         }
         if nonblock {

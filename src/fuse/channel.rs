@@ -11,15 +11,15 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use super::abi;
 
-/// What one look at a transport found.
+/// What one receive found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Received {
     /// A whole request of this many bytes is in the buffer.
     Request(usize),
-    /// Nothing is queued now (only on a channel made by [`Transport::channels`]).
-    Empty,
+    /// A signal ended the wait: nothing was taken.
+    Interrupted,
     /// The filesystem was unmounted: the session is over.
     Unmounted,
 }
@@ -27,14 +27,9 @@ pub enum Received {
 /// Where requests come from and replies go. Replies and notifications may
 /// be sent from any thread, at any time, in any order.
 pub trait Transport: Send + Sync + 'static {
-    /// Copies the next request into `buf`. On the transport as it was made
-    /// this blocks until there is one; on a channel from
-    /// [`Transport::channels`] it never blocks and may find nothing.
+    /// Copies the next request into `buf`, blocking until there is one or
+    /// a signal comes.
     fn receive(&self, buf: &mut [u8]) -> io::Result<Received>;
-
-    /// Blocks until a request may be there to receive (it may be gone by
-    /// then: another channel took it). Only channels call it.
-    fn wait(&self) -> io::Result<()>;
 
     /// Sends one reply or notification, made of `parts` in order. A reply
     /// the kernel no longer waits for (its request was aborted) is not an
@@ -43,43 +38,18 @@ pub trait Transport: Send + Sync + 'static {
 
     /// `n` channels of this connection, one for each session thread, all
     /// fed from the kernel's one queue of requests: a request received on
-    /// one must be answered on the same one. Receiving on them never
-    /// blocks, so a thread is only ever asleep in [`Transport::wait`],
-    /// holding no request.
+    /// one must be answered on the same one.
     fn channels(self: Arc<Self>, n: usize) -> io::Result<Vec<Arc<dyn Transport>>>;
 }
-
-/// `FUSE_DEV_IOC_CLONE` (`linux/fuse.h`: `_IOR(229, 0, uint32_t)`): binds a
-/// fresh `/dev/fuse` descriptor to the connection of another.
-const FUSE_DEV_IOC_CLONE: libc::c_ulong = 0x8004_e500;
 
 /// The `/dev/fuse` device of one mount, or one cloned descriptor of it.
 pub struct DevFuse {
     fd: OwnedFd,
-    /// A channel's own epoll instance, waiting exclusively: the kernel
-    /// wakes one waiting channel per request, not all of them.
-    epoll: Option<Epoll>,
 }
 
 impl DevFuse {
     pub fn new(fd: OwnedFd) -> Self {
-        Self { fd, epoll: None }
-    }
-
-    /// Makes `fd` a non-blocking channel with an exclusive waiter.
-    fn channel(fd: OwnedFd) -> io::Result<Self> {
-        let flags = nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
-        let flags = nix::fcntl::OFlag::from_bits_retain(flags) | nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
-        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(
-            &fd,
-            EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, 0),
-        )?;
-        Ok(Self {
-            fd,
-            epoll: Some(epoll),
-        })
+        Self { fd }
     }
 
     fn clone_fd(&self) -> io::Result<OwnedFd> {
@@ -92,7 +62,7 @@ impl DevFuse {
         let source: u32 = self.fd.as_raw_fd() as u32;
         // SAFETY: the ioctl reads one u32 (the source descriptor) from the
         // pointer, which is valid for the call.
-        let r = unsafe { libc::ioctl(fresh.as_raw_fd(), FUSE_DEV_IOC_CLONE, &source) };
+        let r = unsafe { libc::ioctl(fresh.as_raw_fd(), abi::DEV_IOC_CLONE, &source) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -105,27 +75,11 @@ impl Transport for DevFuse {
         loop {
             match nix::unistd::read(self.fd.as_fd(), buf) {
                 Ok(n) => return Ok(Received::Request(n)),
-                Err(nix::errno::Errno::EAGAIN) => return Ok(Received::Empty),
-                // A signal, or a request that went away (its caller was
-                // interrupted) between being queued and being copied out.
-                Err(nix::errno::Errno::EINTR | nix::errno::Errno::ENOENT) => continue,
+                Err(nix::errno::Errno::EINTR) => return Ok(Received::Interrupted),
+                // A request that went away (its caller was interrupted)
+                // between being queued and being copied out.
+                Err(nix::errno::Errno::ENOENT) => continue,
                 Err(nix::errno::Errno::ENODEV) => return Ok(Received::Unmounted),
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    fn wait(&self) -> io::Result<()> {
-        let Some(epoll) = &self.epoll else {
-            return Ok(());
-        };
-        let mut events = [EpollEvent::empty()];
-        loop {
-            match epoll.wait(&mut events, EpollTimeout::NONE) {
-                // Readable, or the connection is gone (EPOLLERR): either
-                // way the next receive says which.
-                Ok(_) => return Ok(()),
-                Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -146,7 +100,7 @@ impl Transport for DevFuse {
     fn channels(self: Arc<Self>, n: usize) -> io::Result<Vec<Arc<dyn Transport>>> {
         let mut channels: Vec<Arc<dyn Transport>> = Vec::with_capacity(n);
         for _ in 0..n {
-            channels.push(Arc::new(DevFuse::channel(self.clone_fd()?)?));
+            channels.push(Arc::new(DevFuse::new(self.clone_fd()?)));
         }
         Ok(channels)
     }
@@ -190,10 +144,6 @@ impl Transport for Scripted {
         let n = req.len().min(buf.len());
         buf[..n].copy_from_slice(&req[..n]);
         Ok(Received::Request(n))
-    }
-
-    fn wait(&self) -> io::Result<()> {
-        Ok(())
     }
 
     fn send(&self, parts: &[IoSlice<'_>]) -> io::Result<()> {

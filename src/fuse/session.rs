@@ -5,30 +5,34 @@
 //! operations").
 //!
 //! Threads. Each thread receives on a channel of its own (a cloned
-//! `/dev/fuse` descriptor), all fed from the kernel's one queue, so the
-//! kernel wakes one sleeping thread per request and threads never take
-//! turns. Receiving never blocks: a thread sleeps only in
-//! [`Transport::wait`], holding nothing.
+//! `/dev/fuse` descriptor), all fed from the kernel's one queue, blocking
+//! in `read(2)` as the kernel means it: the kernel wakes one sleeping thread
+//! per request, and threads never take turns.
 //!
 //! Order. A request the handler calls a barrier (a release) must be
 //! complete before any request the kernel queued after it is handled: with
 //! any number of threads, a slot whose server closed is gone before the
-//! next open of its name. The kernel hands requests out in its queue's
-//! order, but two threads that took two requests one after the other may
-//! get on with them in either order. So every thread says when it is
-//! receiving (a count that is odd while it is in `receive`), and publishes
-//! what it took (a barrier's ticket, a waiting request's entry in the
-//! interrupt table) before it says it is done receiving. A thread that took
-//! a request first waits until no other thread is still in a `receive` it
-//! had begun by then (a non-blocking call: a short wait), and then until
-//! every barrier published by that time is complete. Whatever the kernel
-//! queued before the request has then been published, and every barrier
-//! among it is done.
+//! next open of its name. Two threads that took two requests one after the
+//! other may get on with them in either order, so the order comes from the
+//! kernel's request numbers: Linux numbers a request as it joins the queue,
+//! under the queue's lock, and hands the queue out in that order, so
+//! whatever it queued before a request has a lower number (numbers go up by
+//! 2; interrupts use odd ones). Every thread publishes the number of what
+//! it took (and whether it is a barrier) before it does anything with it. A
+//! request is handled once every lower number is published and every
+//! barrier among them complete; a barrier waits for nothing, so there is no
+//! cycle. A number can be missing for good: its caller was killed while the
+//! request was still queued, and the kernel took it back. Every thread says
+//! when it is receiving (a count that is odd from before its `read(2)`
+//! until it has published), so a thread that finds a number missing waits
+//! until every thread that was receiving has moved on; then nobody holds
+//! it. A thread asleep in `read(2)` holds nothing but does not move on by
+//! itself: after a moment a signal ends its wait.
 //!
 //! Interrupts. Every request that may be answered later is entered in a
-//! table by its `unique` before its thread is done receiving, and an
-//! interrupt, which the kernel queues only once the request was taken, is
-//! handled only after that, so it always finds it. The
+//! table by its `unique` before it is published, and an interrupt, which
+//! the kernel queues only once the request was taken, is handled only once
+//! that number is published, so it always finds it. The
 //! handler names what stops a waiting request ([`Interrupts::on_interrupt`]);
 //! an interrupt that finds it calls that; one that comes while the request
 //! is still being handled is remembered and applied as soon as the handler
@@ -36,14 +40,14 @@
 //! never seen) is answered EAGAIN, which the kernel ignores for the first
 //! and requeues for the second.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use dashmap::DashMap;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::abi::{self, InHeader, InitIn, InitOut};
 use super::channel::{Received, Transport};
@@ -107,18 +111,19 @@ struct Shared {
 /// documentation).
 struct Order {
     /// Per thread: odd while it is in `receive` or has not yet published
-    /// what it took.
+    /// what it took. Only the slow path looks at it.
     receiving: Vec<Padded>,
+    /// Per thread: its kernel thread id while it runs (0 before and after),
+    /// where a signal ends its wait in `receive`.
+    tids: Vec<std::sync::atomic::AtomicI32>,
+    /// Every request number below this is published or was never handed
+    /// out: `State::floor`, to look at without the lock.
+    floor: AtomicU64,
     /// Barriers published and not yet complete (a fast way to see none).
     open: AtomicUsize,
-    barriers: Mutex<Barriers>,
-    complete: Condvar,
-    /// Threads asleep until another moves on from receiving: a thread that
-    /// lost its CPU in the middle of a receive is waited for without
-    /// taking the CPU it needs.
-    sleepers: AtomicUsize,
-    moved_on: Mutex<()>,
-    moved_on_cv: Condvar,
+    state: Mutex<State>,
+    /// Something was published, a thread moved on, or a barrier completed.
+    changed: Condvar,
 }
 
 /// One cache line per thread, so threads that say they are receiving do
@@ -126,22 +131,144 @@ struct Order {
 #[repr(align(64))]
 struct Padded(AtomicU64);
 
-#[derive(Default)]
-struct Barriers {
-    next: u64,
-    open: BTreeSet<u64>,
+struct State {
+    /// How far apart the kernel's request numbers are: 2 since Linux 5.0,
+    /// where odd numbers belong to interrupts; 1 before.
+    step: u64,
+    /// The lowest request number not yet published; `None` before the
+    /// first request.
+    floor: Option<u64>,
+    /// Whether `floor + i × step` is published, for each i.
+    ahead: VecDeque<bool>,
+    /// Barriers published and not complete, by request number (a count,
+    /// so a number the kernel repeated does not end the other early).
+    barriers: BTreeMap<u64, u32>,
+}
+
+/// What a thread took in one receive.
+#[derive(Clone, Copy)]
+enum Took {
+    Nothing,
+    /// FUSE_INIT: its number says how the kernel counts.
+    Init(u64),
+    Request {
+        unique: u64,
+        barrier: bool,
+    },
+}
+
+/// A hole in the numbers this far ahead of the lowest is not a request
+/// anybody still holds: it cannot be, with a handful of threads.
+const MAX_AHEAD: usize = 1 << 20;
+
+/// How long a thread waits for others to say what they took before it
+/// wakes those still in `receive`, in case they are asleep there.
+const WAKE_AFTER: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// The signal that ends a thread's wait in `receive`. SIGURG, because
+/// nothing else in the daemon uses it and, unhandled, it does nothing.
+const WAKE_SIGNAL: nix::sys::signal::Signal = nix::sys::signal::Signal::SIGURG;
+
+/// Installs the handler that lets [`WAKE_SIGNAL`] end a blocking
+/// `read(2)` with EINTR (no SA_RESTART) and do nothing else.
+fn install_wake_handler() -> io::Result<()> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, sigaction};
+    extern "C" fn nothing(_: libc::c_int) {}
+    static INSTALLED: std::sync::OnceLock<Result<(), nix::errno::Errno>> =
+        std::sync::OnceLock::new();
+    let action = SigAction::new(
+        SigHandler::Handler(nothing),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler touches nothing, so it is async-signal-safe.
+    (*INSTALLED.get_or_init(|| unsafe { sigaction(WAKE_SIGNAL, &action) }.map(|_| ())))
+        .map_err(io::Error::from)
+}
+
+impl State {
+    fn publish(&mut self, unique: u64) {
+        let floor = *self.floor.get_or_insert(unique);
+        if unique < floor || !(unique - floor).is_multiple_of(self.step) {
+            // An interrupt's odd number, or one below the floor: nothing
+            // waits for it.
+            return;
+        }
+        let i = ((unique - floor) / self.step) as usize;
+        if i > MAX_AHEAD {
+            log::warn!("request {unique} is far ahead of {floor}; the numbers between are skipped");
+            self.skip_to(unique);
+            return self.publish(unique);
+        }
+        if self.ahead.len() <= i {
+            self.ahead.resize(i + 1, false);
+        }
+        self.ahead[i] = true;
+        self.advance();
+    }
+
+    fn advance(&mut self) {
+        let Some(floor) = self.floor.as_mut() else {
+            return;
+        };
+        while self.ahead.front() == Some(&true) {
+            self.ahead.pop_front();
+            *floor += self.step;
+        }
+    }
+
+    /// The numbers below `unique` not published are holes nobody holds.
+    fn skip_to(&mut self, unique: u64) {
+        let Some(floor) = self.floor.as_mut() else {
+            return;
+        };
+        while *floor < unique {
+            self.ahead.pop_front();
+            *floor += self.step;
+        }
+        self.advance();
+    }
+
+    fn floor(&self) -> u64 {
+        self.floor.unwrap_or(0)
+    }
+
+    /// Everything numbered below `unique` is published.
+    fn settled(&self, unique: u64) -> bool {
+        self.floor.is_some_and(|f| f > unique)
+    }
+
+    fn published(&self, unique: u64) -> bool {
+        let Some(floor) = self.floor else {
+            return false;
+        };
+        if unique < floor {
+            return true;
+        }
+        (unique - floor).is_multiple_of(self.step)
+            && self
+                .ahead
+                .get(((unique - floor) / self.step) as usize)
+                .is_some_and(|&p| p)
+    }
 }
 
 impl Order {
     fn new(threads: usize) -> Self {
         Self {
             receiving: (0..threads).map(|_| Padded(AtomicU64::new(0))).collect(),
+            tids: (0..threads)
+                .map(|_| std::sync::atomic::AtomicI32::new(0))
+                .collect(),
+            floor: AtomicU64::new(0),
             open: AtomicUsize::new(0),
-            barriers: Mutex::new(Barriers::default()),
-            complete: Condvar::new(),
-            sleepers: AtomicUsize::new(0),
-            moved_on: Mutex::new(()),
-            moved_on_cv: Condvar::new(),
+            state: Mutex::new(State {
+                step: 2,
+                floor: None,
+                ahead: VecDeque::new(),
+                barriers: BTreeMap::new(),
+            }),
+            changed: Condvar::new(),
         }
     }
 
@@ -151,71 +278,148 @@ impl Order {
         self.receiving[me].0.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Everything taken in this `receive` is published.
-    fn received(&self, me: usize) {
+    /// Publishes what thread `me` took, and says it is done receiving.
+    fn publish(&self, me: usize, took: Took) {
+        let mut s = self.state.lock();
+        match took {
+            Took::Nothing => {}
+            Took::Init(unique) => {
+                s.step = if unique % 2 == 0 { 2 } else { 1 };
+                s.publish(unique);
+            }
+            Took::Request { unique, barrier } => {
+                s.publish(unique);
+                if barrier {
+                    *s.barriers.entry(unique).or_default() += 1;
+                    self.open.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        self.floor.store(s.floor(), Ordering::Release);
+        // Under the lock, like every change a waiter looks at: it cannot
+        // miss it between looking and sleeping.
         self.receiving[me].0.fetch_add(1, Ordering::SeqCst);
-        // A sleeper counted itself before it looked at the counts: either
-        // it saw this one move, or it is counted here and woken.
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let _guard = self.moved_on.lock();
-            self.moved_on_cv.notify_all();
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    fn close_barrier(&self, unique: u64) {
+        let mut s = self.state.lock();
+        if let Some(n) = s.barriers.get_mut(&unique) {
+            *n -= 1;
+            if *n == 0 {
+                s.barriers.remove(&unique);
+            }
         }
-    }
-
-    /// Publishes a barrier just taken; returns its ticket.
-    fn open_barrier(&self) -> u64 {
-        let mut b = self.barriers.lock();
-        let ticket = b.next;
-        b.next += 1;
-        b.open.insert(ticket);
-        self.open.fetch_add(1, Ordering::SeqCst);
-        ticket
-    }
-
-    fn close_barrier(&self, ticket: u64) {
-        let mut b = self.barriers.lock();
-        b.open.remove(&ticket);
         self.open.fetch_sub(1, Ordering::SeqCst);
-        drop(b);
-        self.complete.notify_all();
+        drop(s);
+        self.changed.notify_all();
     }
 
-    /// Returns once every request the kernel handed out before the one
-    /// thread `me` just took is published and every barrier among them
+    /// Returns once every request the kernel handed out before `unique`
+    /// (which thread `me` took) is published and every barrier among them
     /// complete.
-    fn wait_for_earlier(&self, me: usize) {
-        for (other, state) in self.receiving.iter().enumerate() {
-            if other == me {
-                continue;
-            }
-            let seen = state.0.load(Ordering::SeqCst);
-            if seen & 1 == 0 {
-                continue;
-            }
-            // A non-blocking receive, then a few stores: this is short,
-            // unless that thread lost its CPU; then sleep until it moves.
-            let mut spins = 0u32;
-            while state.0.load(Ordering::Acquire) == seen {
-                if spins < 200 {
-                    spins += 1;
-                    std::hint::spin_loop();
-                    continue;
+    fn wait_for_earlier(&self, me: usize, unique: u64) {
+        if self.floor.load(Ordering::Acquire) <= unique {
+            // Another thread took the one before and is a few stores from
+            // saying so, unless it lost its CPU.
+            for _ in 0..200 {
+                std::hint::spin_loop();
+                if self.floor.load(Ordering::Acquire) > unique {
+                    break;
                 }
-                let mut guard = self.moved_on.lock();
-                self.sleepers.fetch_add(1, Ordering::SeqCst);
-                while state.0.load(Ordering::SeqCst) == seen {
-                    self.moved_on_cv.wait(&mut guard);
-                }
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
             }
         }
-        if self.open.load(Ordering::SeqCst) == 0 {
+        if self.floor.load(Ordering::Acquire) > unique && self.open.load(Ordering::SeqCst) == 0 {
             return;
         }
-        let mut b = self.barriers.lock();
-        let published = b.next;
-        while b.open.range(..published).next().is_some() {
-            self.complete.wait(&mut b);
+        let mut s = self.state.lock();
+        if !self.settle(me, &mut s, |s| s.settled(unique)) {
+            // Every thread that could hold a number below this one has
+            // moved on: those still missing were never handed out (their
+            // callers were killed before the kernel sent them).
+            log::debug!(
+                "request numbers {}..{unique} were never handed out",
+                s.floor()
+            );
+            s.skip_to(unique);
+            self.floor.store(s.floor(), Ordering::Release);
+        }
+        while s.barriers.range(..unique).next().is_some() {
+            self.changed.wait(&mut s);
+        }
+    }
+
+    /// Returns once request `unique` is published, or nobody can be holding
+    /// it (then it was never handed out).
+    fn wait_published(&self, me: usize, unique: u64) {
+        let mut s = self.state.lock();
+        self.settle(me, &mut s, |s| s.published(unique));
+    }
+
+    /// Ends the wait of thread `other` in `receive`, if it is still in the
+    /// one it was in when its count was `seen`.
+    fn wake(&self, other: usize, seen: u64) {
+        let tid = self.tids[other].load(Ordering::SeqCst);
+        if tid == 0 || self.receiving[other].0.load(Ordering::SeqCst) != seen {
+            return;
+        }
+        // SAFETY: tgkill takes plain integers; the thread group is ours, so
+        // the signal never reaches another process.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                libc::getpid(),
+                tid,
+                WAKE_SIGNAL as libc::c_int,
+            )
+        };
+        if r < 0 {
+            log::debug!("cannot wake thread {tid}: {}", io::Error::last_os_error());
+        }
+    }
+
+    /// Thread `me` runs as kernel thread `tid` (0: it has ended).
+    fn running_as(&self, me: usize, tid: i32) {
+        self.tids[me].store(tid, Ordering::SeqCst);
+    }
+
+    /// Waits until `done` holds, or until every other thread that was
+    /// receiving when it began has moved on without making it hold; says
+    /// which. A thread asleep in `receive` holds nothing but never moves on
+    /// by itself: after a while, a signal ends its wait.
+    fn settle(
+        &self,
+        me: usize,
+        s: &mut MutexGuard<'_, State>,
+        done: impl Fn(&State) -> bool,
+    ) -> bool {
+        if done(s) {
+            return true;
+        }
+        let receiving: Vec<(usize, u64)> = self
+            .receiving
+            .iter()
+            .enumerate()
+            .filter(|&(other, _)| other != me)
+            .map(|(other, state)| (other, state.0.load(Ordering::SeqCst)))
+            .filter(|&(_, seen)| seen & 1 == 1)
+            .collect();
+        loop {
+            if done(s) {
+                return true;
+            }
+            let moved_on = receiving
+                .iter()
+                .all(|&(other, seen)| self.receiving[other].0.load(Ordering::SeqCst) != seen);
+            if moved_on {
+                return false;
+            }
+            if self.changed.wait_for(s, WAKE_AFTER).timed_out() {
+                for &(other, seen) in &receiving {
+                    self.wake(other, seen);
+                }
+            }
         }
     }
 }
@@ -397,7 +601,7 @@ impl Session {
         // thread still serves everything, in order.
         let channels = match threads.max(1) {
             1 => vec![transport.clone()],
-            n => match transport.clone().channels(n) {
+            n => match install_wake_handler().and_then(|()| transport.clone().channels(n)) {
                 Ok(channels) => channels,
                 Err(e) => {
                     log::warn!(
@@ -468,24 +672,30 @@ impl<H: Handler> Worker<H> {
         let mut buf = vec![0u8; buffer];
         let channel = self.shared.channels[self.me].clone();
         let order = &self.shared.order;
+        // SAFETY: gettid has no preconditions.
+        order.running_as(self.me, unsafe { libc::gettid() });
+        let result = self.serve(&mut buf, &*channel);
+        order.running_as(self.me, 0);
+        result
+    }
+
+    fn serve(&self, buf: &mut [u8], channel: &dyn Transport) -> io::Result<()> {
+        let order = &self.shared.order;
         loop {
-            // Waiting first costs a busy channel one quick call, but spares
-            // an idle one the receive that would find nothing.
-            channel.wait()?;
             order.receiving(self.me);
-            let n = match channel.receive(&mut buf) {
+            let n = match channel.receive(buf) {
                 Ok(Received::Request(n)) => n,
+                Ok(Received::Interrupted) => {
+                    order.publish(self.me, Took::Nothing);
+                    continue;
+                }
                 other => {
-                    order.received(self.me);
-                    match other {
-                        Ok(Received::Unmounted) => return Ok(()),
-                        Err(e) => return Err(e),
-                        _ => continue,
-                    }
+                    order.publish(self.me, Took::Nothing);
+                    return other.map(|_| ());
                 }
             };
             let Some(header) = abi::InHeader::parse(&buf[..n]) else {
-                order.received(self.me);
+                order.publish(self.me, Took::Nothing);
                 log::error!("a request of {n} bytes is shorter than its header; ignored");
                 continue;
             };
@@ -510,16 +720,26 @@ impl<H: Handler> Worker<H> {
                     .in_flight
                     .insert(header.unique, InFlight::Handling);
             }
-            let barrier =
-                (answered && self.handler.is_barrier(header.opcode)).then(|| order.open_barrier());
-            order.received(self.me);
+            let barrier = answered && self.handler.is_barrier(header.opcode);
+            let unique = header.unique;
+            order.publish(
+                self.me,
+                match header.opcode {
+                    abi::op::INIT => Took::Init(unique),
+                    // Numbered by us, not by the kernel's count.
+                    abi::op::NOTIFY_REPLY => Took::Nothing,
+                    _ => Took::Request { unique, barrier },
+                },
+            );
             match header.opcode {
                 abi::op::INTERRUPT => {
                     // Its request was taken before it was queued: once that
                     // is published, the table says whether it waits.
-                    order.wait_for_earlier(self.me);
                     match req.args().u64() {
-                        Some(target) => self.shared.interrupt(self.me, header.unique, target),
+                        Some(target) => {
+                            order.wait_published(self.me, target);
+                            self.shared.interrupt(self.me, unique, target);
+                        }
                         None => log::warn!("a malformed FUSE_INTERRUPT was ignored"),
                     }
                     continue;
@@ -538,21 +758,18 @@ impl<H: Handler> Worker<H> {
                 _ => {}
             }
             let reply = Reply {
-                unique: header.unique,
+                unique,
                 channel: self.me,
                 tracked,
                 shared: self.shared.clone(),
                 sent: false,
             };
-            match barrier {
-                Some(ticket) => {
-                    self.handler.dispatch(&req, Some(reply));
-                    order.close_barrier(ticket);
-                }
-                None => {
-                    order.wait_for_earlier(self.me);
-                    self.handler.dispatch(&req, Some(reply));
-                }
+            if barrier {
+                self.handler.dispatch(&req, Some(reply));
+                order.close_barrier(unique);
+            } else {
+                order.wait_for_earlier(self.me, unique);
+                self.handler.dispatch(&req, Some(reply));
             }
         }
     }
@@ -650,7 +867,7 @@ mod tests {
             max_readahead: 0,
             flags: 0,
         };
-        request(abi::op::INIT, 1, &offer.encode())
+        request(abi::op::INIT, 2, &offer.encode())
     }
 
     fn interrupt(unique: u64, target: u64) -> Vec<u8> {
@@ -676,28 +893,49 @@ mod tests {
             .collect()
     }
 
+    /// Thread `me` receives and publishes `took`.
+    fn take(order: &Order, me: usize, took: Took) {
+        order.receiving(me);
+        order.publish(me, took);
+    }
+
+    fn request_took(unique: u64) -> Took {
+        Took::Request {
+            unique,
+            barrier: false,
+        }
+    }
+
     #[test]
     fn a_request_taken_later_waits_for_a_barrier_taken_earlier() {
         use std::sync::atomic::AtomicBool;
         let order = Arc::new(Order::new(2));
+        take(&order, 0, Took::Init(2));
         let done = Arc::new(AtomicBool::new(false));
-        // Thread 0 is in its receive: it may hold something not yet published.
+        // Thread 0 is in its receive and takes request 4; thread 1 took
+        // request 6, the one after it, and has published it.
         order.receiving(0);
+        order.receiving(1);
+        order.publish(1, request_took(6));
         let waiter = {
             let (order, done) = (order.clone(), done.clone());
             std::thread::spawn(move || {
-                // Thread 1 took a request after thread 0's.
-                order.wait_for_earlier(1);
+                order.wait_for_earlier(1, 6);
                 done.load(Ordering::SeqCst)
             })
         };
         std::thread::sleep(std::time::Duration::from_millis(20));
         // What thread 0 took was a barrier: published, then complete.
-        let ticket = order.open_barrier();
-        order.received(0);
+        order.publish(
+            0,
+            Took::Request {
+                unique: 4,
+                barrier: true,
+            },
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
         done.store(true, Ordering::SeqCst);
-        order.close_barrier(ticket);
+        order.close_barrier(4);
         assert!(
             waiter.join().unwrap(),
             "the later request went ahead of the barrier"
@@ -707,13 +945,70 @@ mod tests {
     #[test]
     fn a_request_waits_for_nothing_taken_after_it() {
         let order = Order::new(3);
-        // Thread 0 took a barrier long ago and finished it; thread 2 is idle.
-        let old = order.open_barrier();
-        order.close_barrier(old);
+        take(&order, 0, Took::Init(2));
+        // A barrier taken earlier and finished, one taken later and open.
+        for (unique, barrier) in [(4, true), (6, false), (8, true)] {
+            take(&order, 0, Took::Request { unique, barrier });
+        }
+        order.close_barrier(4);
+        // Thread 2 is receiving, but everything before 6 is published.
         order.receiving(2);
-        order.received(2);
-        // Returns at once: nothing published is open, nobody is receiving.
-        order.wait_for_earlier(1);
+        order.wait_for_earlier(1, 6);
+    }
+
+    #[test]
+    fn a_number_never_handed_out_stalls_nothing() {
+        install_wake_handler().unwrap();
+        let order = Arc::new(Order::new(2));
+        take(&order, 0, Took::Init(2));
+        // Request 4 was taken back by the kernel (its caller was killed);
+        // thread 1 took 6. With nobody receiving, nobody can hold 4.
+        take(&order, 1, request_took(6));
+        order.wait_for_earlier(1, 6);
+        // Now 10 after a missing 8, while thread 0 sleeps in a blocking
+        // read(2) holding nothing: a signal ends its wait, it moves on, and
+        // 10 goes ahead.
+        let (rx, _tx) = nix::unistd::pipe().unwrap();
+        let (started_tx, started) = std::sync::mpsc::channel();
+        let sleeper = {
+            let order = order.clone();
+            std::thread::spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                order.running_as(0, unsafe { libc::gettid() });
+                order.receiving(0);
+                started_tx.send(()).unwrap();
+                let r = nix::unistd::read(&rx, &mut [0u8; 1]);
+                order.publish(0, Took::Nothing);
+                order.running_as(0, 0);
+                r
+            })
+        };
+        started.recv().unwrap();
+        take(&order, 1, request_took(10));
+        order.wait_for_earlier(1, 10);
+        assert!(order.state.lock().settled(10));
+        assert_eq!(sleeper.join().unwrap(), Err(nix::errno::Errno::EINTR));
+    }
+
+    #[test]
+    fn request_numbers_count_from_init_in_its_steps() {
+        let order = Order::new(1);
+        take(&order, 0, Took::Init(2));
+        for unique in [6, 4, 7, 8] {
+            order.publish(0, request_took(unique));
+        }
+        // 7 is an interrupt's number: not part of the count.
+        let s = order.state.lock();
+        assert_eq!(s.floor(), 10);
+        assert!(s.published(3) && s.published(8) && !s.published(10));
+        drop(s);
+        // Before Linux 5.0 numbers went up by 1.
+        let old = Order::new(1);
+        take(&old, 0, Took::Init(1));
+        take(&old, 0, request_took(3));
+        assert_eq!(old.state.lock().floor(), 2);
+        take(&old, 0, request_took(2));
+        assert_eq!(old.state.lock().floor(), 4);
     }
 
     #[test]
@@ -721,20 +1016,22 @@ mod tests {
         // Every request is answered once, on the one script, whichever of
         // four threads takes it.
         let mut requests = vec![init()];
-        requests.extend((0..200).map(|i| request(abi::op::STATFS, 10 + 2 * i, &[])));
+        requests.extend((0..200).map(|i| request(abi::op::STATFS, 4 + 2 * i, &[])));
         let transport = Arc::new(Scripted::new(requests));
         Session::spawn(transport.clone(), Arc::new(Parking::default()), 4, 8192)
             .unwrap()
             .join()
             .unwrap();
+        // (Notifications, numbered 0, are not answers.)
         let mut answered: Vec<u64> = transport
             .sent()
             .iter()
             .map(|r| u64::from_ne_bytes(r[8..16].try_into().unwrap()))
+            .filter(|&unique| unique != 0)
             .collect();
         answered.sort_unstable();
-        let mut expected: Vec<u64> = std::iter::once(1)
-            .chain((0..200).map(|i| 10 + 2 * i))
+        let mut expected: Vec<u64> = std::iter::once(2)
+            .chain((0..200).map(|i| 4 + 2 * i))
             .collect();
         expected.sort_unstable();
         assert_eq!(answered, expected);
@@ -747,9 +1044,6 @@ mod tests {
         fn receive(&self, buf: &mut [u8]) -> io::Result<Received> {
             self.0.receive(buf)
         }
-        fn wait(&self) -> io::Result<()> {
-            self.0.wait()
-        }
         fn send(&self, parts: &[IoSlice<'_>]) -> io::Result<()> {
             self.0.send(parts)
         }
@@ -760,7 +1054,7 @@ mod tests {
 
     #[test]
     fn without_channels_one_thread_serves_everything() {
-        let requests = vec![init(), request(abi::op::STATFS, 2, &[])];
+        let requests = vec![init(), request(abi::op::STATFS, 4, &[])];
         let transport = Arc::new(NoChannels(Scripted::new(requests)));
         let session = Session::spawn(transport.clone(), Arc::new(Parking::default()), 4, 8192)
             .expect("a session despite no channels");
@@ -777,9 +1071,9 @@ mod tests {
         };
         let sent = play(
             handler,
-            vec![init(), request(abi::op::READ, 2, &[]), interrupt(3, 2)],
+            vec![init(), request(abi::op::READ, 4, &[]), interrupt(5, 4)],
         );
-        assert_eq!(sent, vec![(1, 0), (2, -libc::EINTR)]);
+        assert_eq!(sent, vec![(2, 0), (4, -libc::EINTR)]);
     }
 
     #[test]
@@ -788,31 +1082,31 @@ mod tests {
             Parking::default(),
             vec![
                 init(),
-                request(abi::op::READ, 2, &[]),
-                interrupt(3, 2),
-                request(PARK_LATER, 4, &[]),
+                request(abi::op::READ, 4, &[]),
+                interrupt(5, 4),
+                request(PARK_LATER, 6, &[]),
             ],
         );
-        assert_eq!(sent, vec![(1, 0), (4, 0), (2, -libc::EINTR)]);
+        assert_eq!(sent, vec![(2, 0), (6, 0), (4, -libc::EINTR)]);
     }
 
     #[test]
     fn an_interrupt_for_an_unknown_request_is_answered_eagain() {
         let sent = play(
             Parking::default(),
-            vec![init(), request(abi::op::STATFS, 2, &[]), interrupt(5, 2)],
+            vec![init(), request(abi::op::STATFS, 4, &[]), interrupt(5, 4)],
         );
         // The statfs was answered at once; its interrupt finds nothing.
-        assert_eq!(sent, vec![(1, 0), (2, 0), (5, -libc::EAGAIN)]);
+        assert_eq!(sent, vec![(2, 0), (4, 0), (5, -libc::EAGAIN)]);
     }
 
     #[test]
     fn a_request_left_unanswered_gets_eio() {
         let sent = play(
             Parking::default(),
-            vec![init(), request(abi::op::GETATTR, 2, &[])],
+            vec![init(), request(abi::op::GETATTR, 4, &[])],
         );
-        assert_eq!(sent, vec![(1, 0), (2, -libc::EIO)]);
+        assert_eq!(sent, vec![(2, 0), (4, -libc::EIO)]);
     }
 
     #[test]
