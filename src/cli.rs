@@ -11,10 +11,11 @@ use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
 pub use crate::net::service::DatagramLimit;
 
 /// Two threads, or one on a single CPU. On 2 CPUs `mailslot-bench` found
-/// two fastest (pairs 46,231/s with 2 against 13,402 with 1 and 22,417
-/// with 4; fan-in 16,112, 10,895 and 14,546): a second thread takes the
-/// next request while the first wakes a client, and more threads than
-/// CPUs only take CPU time from the clients (docs/performance.md).
+/// two fastest for pairs (57,037/s with 2 against 15,466 with 1 and 20,950
+/// with 4), at a cost to fan-in (13,250 against 16,314 and 11,275): a
+/// second thread takes the next request while the first wakes a client,
+/// and more threads than CPUs only take CPU time from the clients
+/// (docs/performance.md).
 pub fn default_threads() -> u16 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2) as u16)
 }
