@@ -141,19 +141,15 @@ impl Slot {
     pub fn deliver(&self, msg: &[u8], sender: &Sender) -> Result<()> {
         let mut refused: Vec<Responder> = Vec::new();
         let mut wakers = Vec::new();
-        let (result, taker) = {
+        let taker = {
             let mut st = self.state.lock();
-            let result = self.deliver_locked(&mut st, msg, sender, &mut refused);
-            if result.is_ok() {
-                st.last_message = SystemTime::now();
-                if !st.queue.is_empty() {
-                    wakers = std::mem::take(&mut st.wakers);
-                }
+            // A refused message refuses no reader and wakes no poller.
+            let taker = self.deliver_locked(&mut st, msg, sender, &mut refused)?;
+            st.last_message = SystemTime::now();
+            if !st.queue.is_empty() {
+                wakers = std::mem::take(&mut st.wakers);
             }
-            match result {
-                Ok(taker) => (Ok(()), taker),
-                Err(e) => (Err(e), None),
-            }
+            taker
         };
         // Answers go to the kernel after the lock is let go: a thread that
         // loses its CPU to the reader it just woke holds up nobody else.
@@ -166,7 +162,7 @@ impl Slot {
         for (_, wake) in wakers {
             wake();
         }
-        result
+        Ok(())
     }
 
     fn take_waiter(&self, st: &mut SlotState, id: u64) -> Option<Waiter> {

@@ -110,12 +110,8 @@ struct Shared {
 /// Keeps barriers in the kernel's order across threads (see the module's
 /// documentation).
 struct Order {
-    /// Per thread: odd while it is in `receive` or has not yet published
-    /// what it took. Only the slow path looks at it.
-    receiving: Vec<Padded>,
-    /// Per thread: its kernel thread id while it runs (0 before and after),
-    /// where a signal ends its wait in `receive`.
-    tids: Vec<std::sync::atomic::AtomicI32>,
+    /// What the slow path needs to know of each thread.
+    threads: Vec<ThreadState>,
     /// Every request number below this is published or was never handed
     /// out: `State::floor`, to look at without the lock.
     floor: AtomicU64,
@@ -129,7 +125,15 @@ struct Order {
 /// One cache line per thread, so threads that say they are receiving do
 /// not slow each other down.
 #[repr(align(64))]
-struct Padded(AtomicU64);
+#[derive(Default)]
+struct ThreadState {
+    /// Odd while the thread is in `receive` or has not yet published what
+    /// it took.
+    receiving: AtomicU64,
+    /// Its kernel thread id while it runs (0 before and after), where a
+    /// signal ends its wait in `receive`.
+    tid: std::sync::atomic::AtomicI32,
+}
 
 struct State {
     /// How far apart the kernel's request numbers are: 2 since Linux 5.0,
@@ -256,10 +260,7 @@ impl State {
 impl Order {
     fn new(threads: usize) -> Self {
         Self {
-            receiving: (0..threads).map(|_| Padded(AtomicU64::new(0))).collect(),
-            tids: (0..threads)
-                .map(|_| std::sync::atomic::AtomicI32::new(0))
-                .collect(),
+            threads: (0..threads).map(|_| ThreadState::default()).collect(),
             floor: AtomicU64::new(0),
             open: AtomicUsize::new(0),
             state: Mutex::new(State {
@@ -275,7 +276,7 @@ impl Order {
     fn receiving(&self, me: usize) {
         // Before the kernel hands out anything: a thread that takes a later
         // request then sees this one receiving.
-        self.receiving[me].0.fetch_add(1, Ordering::SeqCst);
+        self.threads[me].receiving.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Publishes what thread `me` took, and says it is done receiving.
@@ -298,7 +299,7 @@ impl Order {
         self.floor.store(s.floor(), Ordering::Release);
         // Under the lock, like every change a waiter looks at: it cannot
         // miss it between looking and sleeping.
-        self.receiving[me].0.fetch_add(1, Ordering::SeqCst);
+        self.threads[me].receiving.fetch_add(1, Ordering::SeqCst);
         drop(s);
         self.changed.notify_all();
     }
@@ -360,8 +361,8 @@ impl Order {
     /// Ends the wait of thread `other` in `receive`, if it is still in the
     /// one it was in when its count was `seen`.
     fn wake(&self, other: usize, seen: u64) {
-        let tid = self.tids[other].load(Ordering::SeqCst);
-        if tid == 0 || self.receiving[other].0.load(Ordering::SeqCst) != seen {
+        let tid = self.threads[other].tid.load(Ordering::SeqCst);
+        if tid == 0 || self.threads[other].receiving.load(Ordering::SeqCst) != seen {
             return;
         }
         // SAFETY: tgkill takes plain integers; the thread group is ours, so
@@ -381,7 +382,7 @@ impl Order {
 
     /// Thread `me` runs as kernel thread `tid` (0: it has ended).
     fn running_as(&self, me: usize, tid: i32) {
-        self.tids[me].store(tid, Ordering::SeqCst);
+        self.threads[me].tid.store(tid, Ordering::SeqCst);
     }
 
     /// Waits until `done` holds, or until every other thread that was
@@ -398,11 +399,11 @@ impl Order {
             return true;
         }
         let receiving: Vec<(usize, u64)> = self
-            .receiving
+            .threads
             .iter()
             .enumerate()
             .filter(|&(other, _)| other != me)
-            .map(|(other, state)| (other, state.0.load(Ordering::SeqCst)))
+            .map(|(other, t)| (other, t.receiving.load(Ordering::SeqCst)))
             .filter(|&(_, seen)| seen & 1 == 1)
             .collect();
         loop {
@@ -411,7 +412,7 @@ impl Order {
             }
             let moved_on = receiving
                 .iter()
-                .all(|&(other, seen)| self.receiving[other].0.load(Ordering::SeqCst) != seen);
+                .all(|&(other, seen)| self.threads[other].receiving.load(Ordering::SeqCst) != seen);
             if moved_on {
                 return false;
             }
