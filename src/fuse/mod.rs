@@ -25,7 +25,18 @@ const TTL: (u64, u32) = (0, 0);
 
 /// Every slot is opened for direct I/O (one read or write is one request,
 /// never the page cache) and as a stream (no offsets, no seeking).
-const SLOT_OPEN_FLAGS: u32 = abi::fopen::DIRECT_IO | abi::fopen::NONSEEKABLE | abi::fopen::STREAM;
+///
+/// Parallel direct writes: without them the kernel holds the inode's lock
+/// for a write's whole round trip, so writers into one slot queue behind
+/// each other in the kernel (16 writers ran at the speed of one). The slot's
+/// own lock keeps every message whole and each writer's messages in order.
+/// The kernel still takes its lock for an `O_APPEND` write and for one
+/// longer than its idea of the file's size (the bytes queued when it last
+/// asked, raised by each write to that write's length).
+const SLOT_OPEN_FLAGS: u32 = abi::fopen::DIRECT_IO
+    | abi::fopen::NONSEEKABLE
+    | abi::fopen::STREAM
+    | abi::fopen::PARALLEL_DIRECT_WRITES;
 
 /// Background requests (releases, and page-cache reads, which are answered
 /// at once) the kernel may have outstanding. The kernel's default of 12 is

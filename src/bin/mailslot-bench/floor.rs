@@ -39,7 +39,8 @@ const TTL: Duration = Duration::ZERO;
 /// As mailslotfs opens its slots.
 const OPEN_FLAGS: FopenFlags = FopenFlags::FOPEN_DIRECT_IO
     .union(FopenFlags::FOPEN_NONSEEKABLE)
-    .union(FopenFlags::FOPEN_STREAM);
+    .union(FopenFlags::FOPEN_STREAM)
+    .union(FopenFlags::FOPEN_PARALLEL_DIRECT_WRITES);
 
 /// The FUSE library that serves a floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
