@@ -11,10 +11,10 @@ use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
 pub use crate::net::service::DatagramLimit;
 
 /// Two threads, or one on a single CPU. On 2 CPUs `mailslot-bench` found
-/// two fastest for pairs (57,037/s with 2 against 15,466 with 1 and 20,950
-/// with 4), at a cost to fan-in (13,250 against 16,314 and 11,275): a
-/// second thread takes the next request while the first wakes a client,
-/// and more threads than CPUs only take CPU time from the clients
+/// two fastest for pairs (58,978/s with 2 against 14,626 with 1 and 20,987
+/// with 4) and for fan-in (37,221 against 9,605 and 18,581): a second
+/// thread takes the next request while the first wakes a client, and more
+/// threads than CPUs only take CPU time from the clients
 /// (docs/performance.md).
 pub fn default_threads() -> u16 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2) as u16)
