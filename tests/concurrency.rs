@@ -70,3 +70,81 @@ print("ok")
 "#,
     );
 }
+
+/// The daemon is stopped (SIGSTOP) while the guard lives, and continued
+/// however the test ends, so a failure never leaves it stopped.
+struct Stopped(nix::unistd::Pid);
+
+impl Stopped {
+    fn new(pid: i32) -> Stopped {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+/// Writers into one slot do not wait for each other in the kernel: slots
+/// are opened for parallel direct writes. With the daemon stopped, two
+/// writes into one slot are both sent and waiting for their answers
+/// (`request_wait_answer`), where the kernel's exclusive inode lock would
+/// keep the second asleep on that lock (in `fuse_file_write_iter`).
+#[test]
+fn writes_into_one_slot_are_in_flight_together() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::Duration;
+
+    let m = Mount::start();
+    let path = m.p("parallel");
+    let mut server = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CREAT | libc::O_EXCL)
+        .open(&path)
+        .unwrap();
+    let client = std::sync::Arc::new(std::fs::OpenOptions::new().write(true).open(&path).unwrap());
+    // The kernel lets a write go in parallel only up to what it takes for
+    // the file's size; a first write of this length raises it that far.
+    let msg = [b'p'; 64];
+    (&*client).write_all(&msg).unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(server.read(&mut buf).unwrap(), 64);
+
+    let stopped = Stopped::new(m.pid());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (client, tx) = (client.clone(), tx.clone());
+            std::thread::spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tx.send(unsafe { libc::gettid() }).unwrap();
+                (&*client).write(&msg).map(|n| n == msg.len())
+            })
+        })
+        .collect();
+    let tids: Vec<i32> = (0..2).map(|_| rx.recv().unwrap()).collect();
+    let wchan = |tid: i32| {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/wchan")).unwrap_or_default()
+    };
+    let start = std::time::Instant::now();
+    while !tids.iter().all(|&t| wchan(t) == "request_wait_answer") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "both writes should be waiting for the stopped daemon's answer; the writers wait in {:?}",
+            tids.iter().map(|&t| wchan(t)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(stopped);
+    for w in writers {
+        assert!(w.join().unwrap().unwrap(), "a write was cut short");
+    }
+    for _ in 0..2 {
+        assert_eq!(server.read(&mut buf).unwrap(), 64);
+    }
+}
