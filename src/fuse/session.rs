@@ -43,7 +43,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{self, IoSlice};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 
 use dashmap::DashMap;
@@ -132,7 +132,7 @@ struct ThreadState {
     receiving: AtomicU64,
     /// Its kernel thread id while it runs (0 before and after), where a
     /// signal ends its wait in `receive`.
-    tid: std::sync::atomic::AtomicI32,
+    tid: AtomicI32,
 }
 
 struct State {
