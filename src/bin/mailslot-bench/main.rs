@@ -81,6 +81,10 @@ struct Plan {
     pair_sizes: Vec<(usize, u64)>,
     fan_in_writers: u32,
     fan_in_per_writer: u64,
+    /// Fan-in rounds per run, the systems taking turns in each: one round
+    /// is a few seconds, and on a small machine its rate swings by a third
+    /// from one round to the next for every system alike.
+    fan_in_rounds: usize,
     latency_rounds: u32,
     slot_counts: Vec<usize>,
     memory_messages: u64,
@@ -121,6 +125,7 @@ impl Plan {
                 pair_sizes: vec![(16, 300), (64, 300), (424, 300), (4096, 100), (61440, 30)],
                 fan_in_writers: 16,
                 fan_in_per_writer: 20,
+                fan_in_rounds: 1,
                 latency_rounds: 30,
                 slot_counts: vec![100],
                 memory_messages: 2_000,
@@ -144,6 +149,7 @@ impl Plan {
                 ],
                 fan_in_writers: 16,
                 fan_in_per_writer: 2_000,
+                fan_in_rounds: 2,
                 latency_rounds: 2_000,
                 slot_counts: vec![1_000, 10_000],
                 memory_messages: 200_000,
@@ -167,6 +173,7 @@ impl Plan {
                 ],
                 fan_in_writers: 16,
                 fan_in_per_writer: 10_000,
+                fan_in_rounds: 3,
                 latency_rounds: 10_000,
                 slot_counts: vec![1_000, 10_000, 100_000],
                 memory_messages: 1_000_000,
@@ -421,6 +428,7 @@ fn run(opts: &Options) -> Result<()> {
         pair_sizes: plan.pair_sizes.clone(),
         fan_in_writers: plan.fan_in_writers,
         fan_in_messages_per_writer: plan.fan_in_per_writer,
+        fan_in_rounds: plan.fan_in_rounds,
         latency_rounds: plan.latency_rounds,
         latency_message_size: LATENCY_SIZE,
         slot_counts,
@@ -583,16 +591,8 @@ impl Bench<'_> {
                 }
             }
             if plan.runs_workload(Workload::FanIn) {
-                for subject in rotated(&subjects, run + step) {
-                    let target = self.target(subject, FAN_IN_SIZE);
-                    let flow =
-                        self.flow(subject, target, plan.fan_in_writers, plan.fan_in_per_writer)?;
-                    eprintln!(
-                        "{tag}: fan-in {}→1 {:<26} {:>10} msg/s",
-                        plan.fan_in_writers,
-                        subject.name(),
-                        report::grouped(flow.rate())
-                    );
+                let what = format!("{tag}: fan-in {}→1", plan.fan_in_writers);
+                for (subject, flow) in self.fan_in(&what, &subjects, run + step)? {
                     self.record(None, subject, flow);
                 }
                 step += 1;
@@ -719,47 +719,80 @@ impl Bench<'_> {
         let mut subjects: Vec<Subject> =
             THREAD_COUNTS.iter().map(|&n| Subject::Threads(n)).collect();
         subjects.extend(self.floors.iter().map(|&f| Subject::Floor(f)));
-        for (i, (name, writers, per_writer)) in [
-            (report::THREADS_PAIRS, 1, pairs_count),
-            (
-                report::THREADS_FAN_IN,
-                plan.fan_in_writers,
-                plan.fan_in_per_writer,
-            ),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            for subject in rotated(&subjects, k + i) {
-                let target = self.target(subject, 64);
-                let flow = self.flow(subject, target, writers, per_writer)?;
-                eprintln!(
-                    "{tag}: threads {name:<6} {:<26} {:>10} msg/s",
-                    subject.name(),
-                    report::grouped(flow.rate())
-                );
-                match subject {
-                    Subject::Threads(n) => self
-                        .raw
-                        .threads
-                        .entry(name)
-                        .or_default()
-                        .entry(n)
-                        .or_default()
-                        .push(flow),
-                    Subject::Floor(f) => self
-                        .raw
-                        .threads_floors
-                        .entry(name)
-                        .or_default()
-                        .entry(f)
-                        .or_default()
-                        .push(flow),
-                    _ => {}
-                }
+        let mut flows = Vec::new();
+        for subject in rotated(&subjects, k) {
+            let target = self.target(subject, 64);
+            let flow = self.flow(subject, target, 1, pairs_count)?;
+            eprintln!(
+                "{tag}: threads {:<6} {:<26} {:>10} msg/s",
+                report::THREADS_PAIRS,
+                subject.name(),
+                report::grouped(flow.rate())
+            );
+            flows.push((report::THREADS_PAIRS, subject, flow));
+        }
+        let what = format!("{tag}: threads {:<6}", report::THREADS_FAN_IN);
+        for (subject, flow) in self.fan_in(&what, &subjects, k + 1)? {
+            flows.push((report::THREADS_FAN_IN, subject, flow));
+        }
+        for (name, subject, flow) in flows {
+            match subject {
+                Subject::Threads(n) => self
+                    .raw
+                    .threads
+                    .entry(name)
+                    .or_default()
+                    .entry(n)
+                    .or_default()
+                    .push(flow),
+                Subject::Floor(f) => self
+                    .raw
+                    .threads_floors
+                    .entry(name)
+                    .or_default()
+                    .entry(f)
+                    .or_default()
+                    .push(flow),
+                _ => {}
             }
         }
         Ok(())
+    }
+
+    /// Fan-in `plan.fan_in_rounds` times, the subjects taking turns in each
+    /// round (the order rotated from `k` on); one flow per subject, its
+    /// rounds added up.
+    fn fan_in(
+        &mut self,
+        what: &str,
+        subjects: &[Subject],
+        k: usize,
+    ) -> Result<Vec<(Subject, Flow)>> {
+        let plan = self.plan;
+        let mut sums: BTreeMap<Subject, Flow> = BTreeMap::new();
+        for round in 0..plan.fan_in_rounds {
+            for subject in rotated(subjects, k + round) {
+                let target = self.target(subject, FAN_IN_SIZE);
+                let flow =
+                    self.flow(subject, target, plan.fan_in_writers, plan.fan_in_per_writer)?;
+                eprintln!(
+                    "{what} {:<26} {:>10} msg/s (round {}/{})",
+                    subject.name(),
+                    report::grouped(flow.rate()),
+                    round + 1,
+                    plan.fan_in_rounds
+                );
+                let sum = match sums.remove(&subject) {
+                    Some(sum) => sum.and(flow),
+                    None => flow,
+                };
+                sums.insert(subject, sum);
+            }
+        }
+        Ok(subjects
+            .iter()
+            .filter_map(|s| sums.remove(s).map(|f| (*s, f)))
+            .collect())
     }
 
     fn next(&mut self) -> u64 {

@@ -32,6 +32,25 @@ impl Flow {
     pub fn rate(&self) -> f64 {
         self.messages as f64 / self.seconds
     }
+
+    /// Two rounds of one workload as one: their messages over their time,
+    /// so a slow round weighs by how long it took, as in one longer run.
+    pub fn and(self, other: Flow) -> Flow {
+        Flow {
+            messages: self.messages + other.messages,
+            size: self.size,
+            seconds: self.seconds + other.seconds,
+            full_waits: self.full_waits + other.full_waits,
+            verified: match (self.verified, other.verified) {
+                (Some(a), Some(b)) => Some(a && b),
+                (a, b) => a.or(b),
+            },
+            server_cpu_ns: self
+                .server_cpu_ns
+                .zip(other.server_cpu_ns)
+                .map(|(a, b)| a + b),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -190,6 +209,8 @@ pub struct Settings {
     pub pair_sizes: Vec<(usize, u64)>,
     pub fan_in_writers: u32,
     pub fan_in_messages_per_writer: u64,
+    /// Fan-in rounds in each run, added up into the run's figure.
+    pub fan_in_rounds: usize,
     pub latency_rounds: u32,
     pub latency_message_size: usize,
     pub slot_counts: Vec<usize>,
@@ -918,6 +939,14 @@ pub fn table(r: &Report) -> String {
         t,
         "floor = the best of the floors in each workload (named in the last column; all in \"floors\" below)"
     );
+    let _ = writeln!(
+        t,
+        "fan-in: {} round{} of {} × {} messages per run, the systems taking turns; a run's rate is all its rounds' messages over their time",
+        s.fan_in_rounds,
+        if s.fan_in_rounds == 1 { "" } else { "s" },
+        s.fan_in_writers,
+        grouped(s.fan_in_messages_per_writer as f64)
+    );
     let _ = writeln!(t);
     let _ = writeln!(
         t,
@@ -1376,6 +1405,32 @@ mod tests {
             verified: None,
             server_cpu_ns: None,
         }
+    }
+
+    #[test]
+    fn rounds_add_up_as_one_longer_run() {
+        let fast = Flow {
+            verified: Some(true),
+            server_cpu_ns: Some(10),
+            ..flow(300.0)
+        };
+        let slow = Flow {
+            messages: 100,
+            seconds: 2.0,
+            full_waits: 3,
+            verified: Some(false),
+            server_cpu_ns: Some(5),
+            ..flow(0.0)
+        };
+        let both = fast.and(slow);
+        assert_eq!(both.messages, 400);
+        assert!((both.rate() - 400.0 / 3.0).abs() < 1e-9);
+        assert_eq!(both.full_waits, 3);
+        assert_eq!(both.verified, Some(false));
+        assert_eq!(both.server_cpu_ns, Some(15));
+        let floor = flow(1.0).and(flow(1.0));
+        assert_eq!(floor.verified, None);
+        assert_eq!(floor.server_cpu_ns, None);
     }
 
     #[test]
