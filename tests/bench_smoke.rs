@@ -129,6 +129,21 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
     for row in rows.iter().filter(|r| r["system"] != "floor") {
         assert_eq!(row["verified"], true, "messages lost or reordered: {row}");
     }
+    // A run's fan-in figure is all of its rounds, each of every message.
+    let settings = &report["settings"];
+    let rounds = settings["fan_in_rounds"].as_u64().expect("fan-in rounds");
+    assert!(rounds > 1, "the smoke run adds up no rounds: {settings}");
+    let per_run = rounds
+        * settings["fan_in_writers"].as_u64().expect("writers")
+        * settings["fan_in_messages_per_writer"]
+            .as_u64()
+            .expect("messages per writer");
+    for row in rows.iter().filter(|r| r["workload"] == "fan-in") {
+        assert_eq!(
+            row["messages"], per_run,
+            "fan-in rounds not added up: {row}"
+        );
+    }
 
     // Every floor measured in every workload, and each workload held
     // against one of them, by name.

@@ -125,7 +125,7 @@ impl Plan {
                 pair_sizes: vec![(16, 300), (64, 300), (424, 300), (4096, 100), (61440, 30)],
                 fan_in_writers: 16,
                 fan_in_per_writer: 20,
-                fan_in_rounds: 1,
+                fan_in_rounds: 2,
                 latency_rounds: 30,
                 slot_counts: vec![100],
                 memory_messages: 2_000,
