@@ -11,11 +11,11 @@ use crate::core::limits::{DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_TOTAL_BYTES};
 pub use crate::net::service::DatagramLimit;
 
 /// Two threads, or one on a single CPU. On 2 CPUs `mailslot-bench` found
-/// two fastest for pairs (58,978/s with 2 against 14,626 with 1 and 20,987
-/// with 4) and for fan-in (37,221 against 9,605 and 18,581): a second
-/// thread takes the next request while the first wakes a client, and more
-/// threads than CPUs only take CPU time from the clients
-/// (docs/performance.md).
+/// two fastest for pairs (64,696/s with 2 against 20,944 with 1 and 41,167
+/// with 4) and fan-in level between 2 and 4 (29,596 and 30,556, within
+/// the spread of its runs; 17,913 with 1): a second thread takes the next
+/// request while the first wakes a client, and more threads than CPUs only
+/// take CPU time from the clients (docs/performance.md).
 pub fn default_threads() -> u16 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(2) as u16)
 }
