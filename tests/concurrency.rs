@@ -76,10 +76,33 @@ print("ok")
 struct Stopped(nix::unistd::Pid);
 
 impl Stopped {
+    /// Returns once every thread of the daemon is stopped: kill(2) only
+    /// starts the stop, and a thread asleep in `read(2)` that nothing has
+    /// told yet would otherwise take and answer a request first.
     fn new(pid: i32) -> Stopped {
-        let pid = nix::unistd::Pid::from_raw(pid);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-        Stopped(pid)
+        use std::time::{Duration, Instant};
+        let stopped = Stopped(nix::unistd::Pid::from_raw(pid));
+        nix::sys::signal::kill(stopped.0, nix::sys::signal::Signal::SIGSTOP).unwrap();
+        let state = |stat: String| {
+            stat.rsplit(')')
+                .next()
+                .and_then(|s| s.trim().chars().next())
+        };
+        let all_stopped = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .unwrap()
+                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+                .all(|stat| state(stat) == Some('T'))
+        };
+        let start = Instant::now();
+        while !all_stopped() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the daemon's threads did not all stop"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stopped
     }
 }
 
