@@ -273,8 +273,9 @@ cases = [
     (signal.SIGALRM, lambda: signal.signal(signal.SIGALRM, handler), 4),
 ]
 for sig, setup, want in cases:
+    await_waiting('sig', 0)
     pid = blocked_reader(setup)
-    time.sleep(0.3)
+    await_waiting('sig', 1)
     t = time.time()
     os.kill(pid, sig)
     _, status = os.waitpid(pid, 0)
@@ -293,7 +294,7 @@ if pid == 0:
     threading.Thread(target=lambda: os.read(s, 100), daemon=True).start()
     time.sleep(60)
     os._exit(0)
-time.sleep(0.3)
+await_waiting('sig', 1)
 os.kill(pid, signal.SIGINT)
 assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == -signal.SIGINT
 send('sig', b'still here')
@@ -411,9 +412,12 @@ s = server('life')
 assert xattr('life', 'message_count') == '0'
 c2 = client('life'); os.write(c2, b'new'); assert os.read(s, 10) == b'new'
 os.close(c2); os.close(s); os.close(c)
-# nothing of the old slots stays behind once every handle is closed
-time.sleep(0.2)
-assert os.statvfs(M).f_files == base, (os.statvfs(M).f_files, base)
+# nothing of the old slots stays behind once every handle is closed (the
+# kernel sends the last releases after close(2) has returned)
+t = time.time()
+while os.statvfs(M).f_files != base:
+    assert time.time() - t < 10, (os.statvfs(M).f_files, base)
+    time.sleep(0.01)
 # the server's process exiting counts as closing
 pid = os.fork()
 if pid == 0:

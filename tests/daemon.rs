@@ -152,7 +152,7 @@ r = subprocess.run(['umount', M], capture_output=True)
 print('umount', r.returncode != 0 and b'busy' in r.stderr)
 t = threading.Thread(target=lambda: print('reader', err(os.read, s, 100)))
 t.start()
-time.sleep(0.3)
+await_waiting('busy', 1)
 r = subprocess.run([sys.argv[2], '--stop', M], capture_output=True)
 print('stop', r.returncode, r.stderr.decode().strip())
 t.join(10)
@@ -206,10 +206,10 @@ fn blocked_reader(m: &Mount, name: &str) -> std::process::Child {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_until("the reader's slot", Duration::from_secs(10), || {
-        m.p(name).exists()
+    // The daemon's own count: the slot exists before its reader waits.
+    wait_until("the reader waiting", Duration::from_secs(10), || {
+        m.p(name).exists() && xattr(&m.p(name), "user.mailslot.waiting_readers") == "1"
     });
-    std::thread::sleep(Duration::from_millis(200));
     child
 }
 

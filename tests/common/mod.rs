@@ -260,6 +260,13 @@ def send(name, data):
         os.close(fd)
 def xattr(name, attr):
     return os.getxattr(P(name), "user.mailslot." + attr).decode()
+def await_waiting(name, n):
+    # The daemon's own count, not a pause: on a busy machine a reader
+    # forked a moment ago may not have reached its read yet.
+    t = time.time()
+    while xattr(name, "waiting_readers") != str(n):
+        assert time.time() - t < 10, (name, xattr(name, "waiting_readers"), "waiting, not", n)
+        time.sleep(0.005)
 "#;
 
 pub fn py_output(m: &Mount, script: &str) -> Output {
