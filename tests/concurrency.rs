@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Mount, py};
+use common::{Mount, py, state_of, wait_until};
 
 #[test]
 fn eight_writers_ten_thousand_messages_each() {
@@ -80,28 +80,18 @@ impl Stopped {
     /// starts the stop, and a thread asleep in `read(2)` that nothing has
     /// told yet would otherwise take and answer a request first.
     fn new(pid: i32) -> Stopped {
-        use std::time::{Duration, Instant};
         let stopped = Stopped(nix::unistd::Pid::from_raw(pid));
         nix::sys::signal::kill(stopped.0, nix::sys::signal::Signal::SIGSTOP).unwrap();
-        let state = |stat: String| {
-            stat.rsplit(')')
-                .next()
-                .and_then(|s| s.trim().chars().next())
-        };
-        let all_stopped = || {
-            std::fs::read_dir(format!("/proc/{pid}/task"))
-                .unwrap()
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
-                .all(|stat| state(stat) == Some('T'))
-        };
-        let start = Instant::now();
-        while !all_stopped() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the daemon's threads did not all stop"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_until(
+            "every daemon thread stopped",
+            std::time::Duration::from_secs(10),
+            || {
+                std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .unwrap()
+                    .filter_map(|t| t.ok())
+                    .all(|t| state_of(&t.path().join("stat")).is_none_or(|s| s == 'T'))
+            },
+        );
         stopped
     }
 }

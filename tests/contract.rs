@@ -414,10 +414,8 @@ c2 = client('life'); os.write(c2, b'new'); assert os.read(s, 10) == b'new'
 os.close(c2); os.close(s); os.close(c)
 # nothing of the old slots stays behind once every handle is closed (the
 # kernel sends the last releases after close(2) has returned)
-t = time.time()
-while os.statvfs(M).f_files != base:
-    assert time.time() - t < 10, (os.statvfs(M).f_files, base)
-    time.sleep(0.01)
+until(lambda: os.statvfs(M).f_files == base,
+      lambda: "%d files, not %d" % (os.statvfs(M).f_files, base))
 # the server's process exiting counts as closing
 pid = os.fork()
 if pid == 0:

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{BIN, Mount, is_mounted, wait_until};
+use common::{BIN, Mount, is_mounted, state_of, wait_until};
 use nix::sys::signal::Signal;
 
 fn start_error(args: &[&str], mountpoint: &Path) -> String {
@@ -181,11 +181,7 @@ fn daemon_pids(mnt: &Path) -> Vec<i32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit(')')
-                .next()
-                .is_some_and(|s| s.trim_start().starts_with('Z'));
+            let zombie = state_of(Path::new(&format!("/proc/{pid}/stat"))) == Some('Z');
             !zombie
                 && cmd.split(|&b| b == 0).any(|a| a == needle.as_bytes())
                 && std::fs::read_link(format!("/proc/{pid}/exe"))

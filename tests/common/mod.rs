@@ -70,6 +70,13 @@ pub fn is_mounted(path: &Path) -> bool {
         .any(|l| l.split(' ').nth(4) == Some(&*path) && l.contains("fuse.mailslotfs"))
 }
 
+/// The state letter (R, S, D, T, Z, …) in a process's or thread's `stat`
+/// file; `None` once it is gone.
+pub fn state_of(stat: &Path) -> Option<char> {
+    let stat = fs::read_to_string(stat).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
 pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
@@ -260,13 +267,16 @@ def send(name, data):
         os.close(fd)
 def xattr(name, attr):
     return os.getxattr(P(name), "user.mailslot." + attr).decode()
+def until(done, what):
+    t = time.time()
+    while not done():
+        assert time.time() - t < 10, "timed out waiting for " + what()
+        time.sleep(0.005)
 def await_waiting(name, n):
     # The daemon's own count, not a pause: on a busy machine a reader
     # forked a moment ago may not have reached its read yet.
-    t = time.time()
-    while xattr(name, "waiting_readers") != str(n):
-        assert time.time() - t < 10, (name, xattr(name, "waiting_readers"), "waiting, not", n)
-        time.sleep(0.005)
+    until(lambda: xattr(name, "waiting_readers") == str(n),
+          lambda: "%s waiting on %s, not %d" % (xattr(name, "waiting_readers"), name, n))
 "#;
 
 pub fn py_output(m: &Mount, script: &str) -> Output {
