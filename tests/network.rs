@@ -37,11 +37,14 @@ assert take(b, 0.5) is None
 assert write(A + '/@@testdom/name', b'y' * 424) == 424
 assert take(b) == b'y' * 424
 assert write(A + '/@nosuchhost/name', b'x') == 'EHOSTUNREACH'
+# Any open of a remote name is a client: reading it is refused.
+fd = os.open(A + '/@host1/name', os.O_RDONLY)
 try:
-    os.open(A + '/@host1/name', os.O_RDONLY)
-    raise SystemExit('remote targets must be write-only')
+    os.read(fd, 100)
+    raise SystemExit('a remote name was read')
 except PermissionError:
     pass
+os.close(fd)
 # The directories under a target are the mount's own.
 os.mkdir(A + '/net'); os.mkdir(B + '/net'); n = server(B + '/net/NetLogon')
 assert os.path.isdir(A + '/@@TESTDOM#1C/net')
@@ -106,12 +109,17 @@ expect(b, b'fopen to the domain'); expect(c, b'fopen to the domain')
 # The shell's > as well.
 subprocess.run(['sh', '-c', 'printf shell > "$1"', 'sh', A + '/@host2/chat'], check=True)
 expect(c, b'shell')
-# Reading stays refused.
-for flags in (os.O_RDONLY, os.O_RDWR):
+# O_RDWR, as Wine opens every CreateFile client: a client that writes, with
+# an offset too (overlapped WriteFile), and whose reads are refused.
+for flags in (os.O_RDWR, os.O_RDWR | os.O_CREAT):
+    fd = os.open(A + '/@host1/chat', flags)
+    assert os.pwrite(fd, b'rdwr pwrite', 512) == 11
+    expect(b, b'rdwr pwrite')
     try:
-        os.open(A + '/@host1/chat', flags); raise SystemExit('opened for reading')
+        os.read(fd, 100); raise SystemExit('read a remote name')
     except PermissionError:
         pass
+    os.close(fd)
 # mailslot send, Windows forms and mount forms.
 assert send(r'\\HOST1\mailslot\chat', 'unc host') == (0, ''), send
 expect(b, b'unc host')

@@ -13,8 +13,11 @@ pub enum Error {
     NotDirectory,
     IsDirectory,
     DirectoryNotEmpty,
-    /// Opening an existing slot for reading: only its creator reads.
+    /// Reading through a client handle (one opened for reading on an
+    /// existing slot, as Windows clients do): only the server reads.
     ReadAccessDenied,
+    /// Another user asking who sent a slot's messages.
+    OwnerOnly,
     /// Operations a mailslot does not have (unlink, rename, links, mknod,
     /// setting an attribute by someone who is not the owner).
     NotPermitted,
@@ -70,7 +73,7 @@ impl Error {
             NotDirectory => libc::ENOTDIR,
             IsDirectory => libc::EISDIR,
             DirectoryNotEmpty => libc::ENOTEMPTY,
-            ReadAccessDenied => libc::EACCES,
+            ReadAccessDenied | OwnerOnly => libc::EACCES,
             NotPermitted => libc::EPERM,
             BadHandle | NotWritable => libc::EBADF,
             MessageTooLarge | BufferTooSmall => libc::EMSGSIZE,
@@ -103,6 +106,7 @@ impl fmt::Display for Error {
             IsDirectory => "is a directory",
             DirectoryNotEmpty => "directory not empty",
             ReadAccessDenied => "only the server handle reads a mailslot",
+            OwnerOnly => "only the slot's owner sees who sent its messages",
             NotPermitted => "operation not permitted on a mailslot",
             BadHandle => "handle cannot read this mailslot",
             NotWritable => "handle was not opened for writing",

@@ -49,8 +49,9 @@ pub const KEPT_DIRECTORIES: usize = 4096;
 /// Mode of every directory, whatever `mkdir` asked: anyone may make slots
 /// in it, nobody may take it.
 const SHARED_DIR_MODE: u16 = 0o1777;
-/// Mode of a remote name: anyone may write, nobody reads.
-const REMOTE_NAME_MODE: u16 = 0o222;
+/// Mode of a remote name, that of a public slot: anyone may open it as a
+/// client (the read bit too, for Windows clients' `O_RDWR`); nobody reads.
+const REMOTE_NAME_MODE: u16 = 0o666;
 /// First directory cookie after `.` (1) and `..` (2).
 const FIRST_COOKIE: u64 = 3;
 
@@ -792,7 +793,8 @@ impl Mailslots {
         fh
     }
 
-    /// A write-only handle on a name under a remote target. Nothing is
+    /// A client handle on a name under a remote target, whatever access it
+    /// asks for (reads on it fail, as on every client handle). Nothing is
     /// checked against the network here: mailslot datagrams have no
     /// listener to ask, so an open never fails for lack of one. (The kernel
     /// finds remote names by lookup and opens them with `open`; this is
@@ -803,11 +805,7 @@ impl Mailslots {
         at: &RemotePath,
         name: &OsStr,
         key: &str,
-        flags: i32,
     ) -> Result<(Attr, Fh, Role)> {
-        if flags & libc::O_ACCMODE != libc::O_WRONLY {
-            return Err(Error::ReadAccessDenied);
-        }
         let at = at.child(name.to_str().ok_or(Error::InvalidName)?, key);
         if self.shared_dir(&at.folded).is_some() {
             return Err(Error::IsDirectory);
@@ -822,8 +820,10 @@ impl Mailslots {
     /// `open(O_CREAT)` on `parent/name`. A name that does not exist becomes
     /// a new slot whose server handle is returned, if the open asks to read;
     /// a write-only open never creates. An existing slot opens as a client
-    /// when write-only, and is refused (EACCES) otherwise, as only its
-    /// creator reads it.
+    /// whatever access the open asks for, as Windows' `OPEN_ALWAYS` and
+    /// `CreateFile(GENERIC_READ | GENERIC_WRITE)` do: only the open that
+    /// created the name reads, and `O_EXCL` is how a would-be server learns
+    /// that the name was taken.
     pub fn create(
         &self,
         parent: Ino,
@@ -840,7 +840,7 @@ impl Mailslots {
         }
         let dir = self.node(parent)?;
         if let Some(at) = dir.remote() {
-            return self.create_remote(&dir, &at.clone(), name, &key, flags);
+            return self.create_remote(&dir, &at.clone(), name, &key);
         }
         let mut entries = dir.dir()?.write();
         if entries.removed {
@@ -852,9 +852,6 @@ impl Mailslots {
             }
             let node = self.node(entries.by_cookie[cookie].ino)?;
             let slot = node.slot()?.clone();
-            if flags & libc::O_ACCMODE != libc::O_WRONLY {
-                return Err(Error::ReadAccessDenied);
-            }
             node.nlookup.fetch_add(1, Ordering::AcqRel);
             drop(entries);
             node.remember_spelling(name);
@@ -894,13 +891,12 @@ impl Mailslots {
         Ok((self.attr_of(&node), fh, role))
     }
 
-    /// `open` without creating: only write-only opens succeed on a slot.
-    pub fn open(&self, ino: Ino, flags: i32) -> Result<Fh> {
+    /// `open` without creating: a client handle, whatever access it asks
+    /// for. Windows lets a client open a mailslot for reading and writing
+    /// (Wine's `CreateFile` always asks for both); reading it then fails.
+    pub fn open(&self, ino: Ino) -> Result<Fh> {
         self.check_open()?;
         let node = self.node(ino)?;
-        if flags & libc::O_ACCMODE != libc::O_WRONLY && node.kind() == Kind::Slot {
-            return Err(Error::ReadAccessDenied);
-        }
         if let Body::RemoteSlot(path) = &node.body {
             return Ok(self.new_handle(Target::Remote(path.clone()), ino, Role::Client));
         }
@@ -925,6 +921,12 @@ impl Mailslots {
                     slot: Arc::downgrade(&slot),
                     id,
                 })
+            }
+            // A client opened for reading: Windows refuses its reads with
+            // ERROR_ACCESS_DENIED, which is what Wine makes of EACCES.
+            Ok((_, Role::Client)) => {
+                respond(Err(Error::ReadAccessDenied));
+                None
             }
             _ => {
                 respond(Err(Error::BadHandle));
@@ -1193,7 +1195,11 @@ impl Mailslots {
             .unwrap_or_default()
     }
 
-    pub fn getxattr(&self, ino: Ino, name: &OsStr) -> Result<Vec<u8>> {
+    /// The value of attribute `name` of `ino`, as `caller` may see it: who
+    /// sent a slot's messages is its owner's to know (and root's), since
+    /// public slots are readable by all, and the read bit of a slot means
+    /// only "may open it as a client".
+    pub fn getxattr(&self, ino: Ino, name: &OsStr, caller: Caller) -> Result<Vec<u8>> {
         if ino == ROOT {
             return self
                 .root_attributes()
@@ -1205,8 +1211,13 @@ impl Mailslots {
         if let Some(max) = self.remote_max_message_size(ino, name)? {
             return Ok(max.to_string().into_bytes());
         }
-        let (_, slot, attribute) = self.slot_attr(ino, name)?;
+        let (node, slot, attribute) = self.slot_attr(ino, name)?;
         let sender = match attribute {
+            Attribute::NextSender | Attribute::LastSender
+                if caller.uid != 0 && caller.uid != node.meta.lock().uid =>
+            {
+                return Err(Error::OwnerOnly);
+            }
             Attribute::NextSender => slot.next_sender(),
             Attribute::LastSender => slot.last_sender(),
             _ => None,

@@ -61,8 +61,12 @@ fn read(
 
 /// Writes through `fh`; local writes answer at once.
 fn write(m: &Mailslots, fh: Fh, data: &[u8]) -> Result<usize> {
+    write_as(m, fh, data, WRITER)
+}
+
+fn write_as(m: &Mailslots, fh: Fh, data: &[u8], caller: Caller) -> Result<usize> {
     let (tx, rx) = mpsc::channel();
-    m.write(fh, data, WRITER, move |r| tx.send(r).unwrap());
+    m.write(fh, data, caller, move |r| tx.send(r).unwrap());
     rx.recv_timeout(Duration::from_secs(1)).expect("answered")
 }
 
@@ -74,17 +78,57 @@ fn now(m: &Mailslots, fh: Fh, size: usize) -> Result<Vec<u8>> {
 fn create_read_write_round_trip() {
     let m = fs();
     let (ino, s) = server(&m, "box");
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     assert_eq!(write(&m, c, b"hello"), Ok(5));
     assert_eq!(write(&m, c, b""), Ok(0));
     assert_eq!(m.getattr(ino).unwrap().size, 5);
     assert_eq!(now(&m, s, 3), Err(Error::BufferTooSmall));
     assert_eq!(now(&m, s, 5).unwrap(), b"hello");
     assert_eq!(now(&m, s, 5), Err(Error::WouldBlock));
-    assert_eq!(now(&m, c, 5), Err(Error::BadHandle));
+    assert_eq!(now(&m, c, 5), Err(Error::ReadAccessDenied));
     assert_eq!(write(&m, s, b"x"), Err(Error::NotWritable));
-    assert_eq!(m.open(ino, libc::O_RDONLY), Err(Error::ReadAccessDenied));
-    assert_eq!(m.open(ino, libc::O_RDWR), Err(Error::ReadAccessDenied));
+    assert_eq!(now(&m, 9999, 5), Err(Error::BadHandle));
+}
+
+#[test]
+fn every_open_of_an_existing_slot_is_a_client_that_writes_and_cannot_read() {
+    let m = fs();
+    let (ino, s) = server(&m, "box");
+    let opened = m.open(ino).unwrap();
+    let (_, created, role) = m
+        .create(
+            ROOT,
+            n("BOX"),
+            0o666,
+            0,
+            libc::O_CREAT | libc::O_RDWR,
+            OTHER,
+        )
+        .unwrap();
+    assert_eq!(role, Role::Client);
+    for (c, text) in [(opened, &b"one"[..]), (created, b"two")] {
+        assert_eq!(write(&m, c, text), Ok(3));
+        assert_eq!(now(&m, c, 100), Err(Error::ReadAccessDenied));
+    }
+    assert_eq!(now(&m, s, 100).unwrap(), b"one");
+    assert_eq!(now(&m, s, 100).unwrap(), b"two");
+}
+
+#[test]
+fn only_the_owner_and_root_see_who_sent_a_message() {
+    let m = fs();
+    let (ino, _s) = server(&m, "who");
+    let c = m.open(ino).unwrap();
+    assert_eq!(write_as(&m, c, b"x", OTHER), Ok(1));
+    for attribute in ["user.mailslot.next_sender", "user.mailslot.last_sender"] {
+        assert_eq!(m.getxattr(ino, n(attribute), OTHER), Err(Error::OwnerOnly));
+        assert!(m.getxattr(ino, n(attribute), ROOT_USER).is_ok());
+    }
+    assert_eq!(
+        m.getxattr(ino, n("user.mailslot.message_count"), OTHER)
+            .unwrap(),
+        b"1"
+    );
 }
 
 #[test]
@@ -118,7 +162,7 @@ fn a_waiting_reader_gets_the_next_message() {
         rx.recv_timeout(Duration::from_millis(50)).is_err(),
         "still waiting"
     );
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"wake").unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(),
@@ -136,7 +180,7 @@ fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
     m.read(s, 2, false, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"toolong").unwrap();
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(1)).unwrap(),
@@ -170,7 +214,7 @@ fn closing_the_server_removes_the_slot_and_clients_get_epipe() {
     let seen = removed.clone();
     m.set_invalidate_hook(move |parent, name| seen.lock().push((parent, name.to_owned())));
     let (ino, s) = server(&m, "gone");
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"discarded").unwrap();
     m.lookup(ROOT, n("GONE")).unwrap();
     m.release(s);
@@ -195,8 +239,8 @@ fn quotas_per_slot_and_per_mount() {
     let m = fs();
     let (a, _sa) = server(&m, "a");
     let (b, _sb) = server(&m, "b");
-    let ca = m.open(a, libc::O_WRONLY).unwrap();
-    let cb = m.open(b, libc::O_WRONLY).unwrap();
+    let ca = m.open(a).unwrap();
+    let cb = m.open(b).unwrap();
     for _ in 0..4 {
         write(&m, ca, &[0u8; 8]).unwrap(); // 24 charged each
     }
@@ -267,12 +311,12 @@ fn only_the_owner_sets_mailslot_info() {
     );
     set(ROOT_USER, "user.mailslot.max_message_size", b"10").unwrap();
     assert_eq!(
-        m.getxattr(ino, n("user.mailslot.max_message_size"))
+        m.getxattr(ino, n("user.mailslot.max_message_size"), ROOT_USER)
             .unwrap(),
         b"10"
     );
     assert_eq!(
-        m.getxattr(ino, n("user.mailslot.next_message_size"))
+        m.getxattr(ino, n("user.mailslot.next_message_size"), ROOT_USER)
             .unwrap(),
         b"-1"
     );
@@ -284,11 +328,11 @@ fn only_the_owner_sets_mailslot_info() {
     // ceiling still holds.
     set(ROOT_USER, "user.mailslot.max_message_size", b"0").unwrap();
     assert_eq!(
-        m.getxattr(ino, n("user.mailslot.max_message_size"))
+        m.getxattr(ino, n("user.mailslot.max_message_size"), ROOT_USER)
             .unwrap(),
         b"0"
     );
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     assert_eq!(write(&m, c, &[0u8; 1001]), Err(Error::MessageTooLarge));
     assert_eq!(write(&m, c, &[0u8; 80]), Ok(80));
 }
@@ -302,7 +346,7 @@ fn poll_wakes_once_a_message_arrives() {
         .poll(s, 7, Some(Box::new(move || tx.send(()).unwrap())))
         .unwrap();
     assert!(!ready.readable);
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"x").unwrap();
     rx.recv_timeout(Duration::from_secs(1)).expect("woken");
     assert!(m.poll(s, 7, None).unwrap().0.readable);
@@ -353,7 +397,7 @@ fn a_cancelled_wait_gets_eintr_and_takes_nothing() {
     );
     // Cancelling again, or after the slot went away, changes nothing.
     assert!(!m.cancel_wait(&token));
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"kept").unwrap();
     assert_eq!(m.slot_info(ino).unwrap().message_count, 1);
     assert_eq!(now(&m, s, 100).unwrap(), b"kept");
@@ -366,7 +410,7 @@ fn a_wait_answered_by_a_message_cannot_be_cancelled_afterwards() {
     let m = fs();
     let (ino, s) = server(&m, "h");
     let (token, rx) = park(&m, s, 100);
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"mine").unwrap();
     assert!(!m.cancel_wait(&token));
     assert_eq!(rx.recv().unwrap().unwrap(), b"mine");
@@ -378,7 +422,7 @@ fn a_reader_refused_for_its_small_buffer_strands_nobody() {
     let (ino, s) = server(&m, "strand");
     let (_, small) = park(&m, s, 4);
     let (_, big) = park(&m, s, 64 * 1024);
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     write(&m, c, b"longer than four").unwrap();
     assert_eq!(
         small.recv_timeout(Duration::from_secs(1)).unwrap(),
@@ -405,7 +449,7 @@ fn a_reader_refused_for_its_small_buffer_strands_nobody() {
 fn a_full_queue_refuses_the_writer_and_leaves_small_readers_waiting() {
     let m = fs();
     let (ino, s) = server(&m, "full");
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     let (token, rx) = park(&m, s, 2);
     // The per-slot quota is 100 bytes: 96 bytes of payload do not fit.
     assert_eq!(write(&m, c, &[b'x'; 97]), Err(Error::QueueFull));
@@ -425,7 +469,7 @@ fn timeouts_cost_nothing_once_a_wait_ends() {
         ROOT_USER,
     )
     .unwrap();
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     let mut tokens = Vec::new();
     for _ in 0..100 {
         tokens.push(park(&m, s, 100));
@@ -447,7 +491,7 @@ fn timeouts_cost_nothing_once_a_wait_ends() {
 
 fn sender_attr(m: &Mailslots, ino: Ino, which: &str) -> String {
     let name = format!("user.mailslot.{which}_sender");
-    String::from_utf8(m.getxattr(ino, n(&name)).unwrap()).unwrap()
+    String::from_utf8(m.getxattr(ino, n(&name), ROOT_USER).unwrap()).unwrap()
 }
 
 #[test]
@@ -458,7 +502,7 @@ fn every_message_remembers_its_sender() {
         .create(ROOT, n("who"), 0o622, 0, libc::O_RDONLY, ROOT_USER)
         .unwrap();
     let ino = attr.ino;
-    let c = m.open(ino, libc::O_WRONLY).unwrap();
+    let c = m.open(ino).unwrap();
     assert_eq!(sender_attr(&m, ino, "next"), "none");
     assert_eq!(sender_attr(&m, ino, "last"), "none");
     write(&m, c, b"local").unwrap();

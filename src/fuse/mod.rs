@@ -24,7 +24,8 @@ use crate::core::{self, Caller, Kind, Mailslots, Role, SetAttr};
 const TTL: (u64, u32) = (0, 0);
 
 /// Every slot is opened for direct I/O (one read or write is one request,
-/// never the page cache) and as a stream (no offsets, no seeking).
+/// never the page cache). Server handles and write-only clients are streams
+/// (no offsets, no seeking); see [`open_flags`] for the clients that are not.
 ///
 /// Parallel direct writes: without them the kernel holds the inode's lock
 /// for a write's whole round trip, so writers into one slot queue behind
@@ -37,6 +38,25 @@ const SLOT_OPEN_FLAGS: u32 = abi::fopen::DIRECT_IO
     | abi::fopen::NONSEEKABLE
     | abi::fopen::STREAM
     | abi::fopen::PARALLEL_DIRECT_WRITES;
+
+/// A client opened for reading too (`O_RDWR`, as Wine's `CreateFile`
+/// opens every mailslot client, or `O_RDONLY`) is seekable: Windows code
+/// writes through it with an offset (`pwrite`, for overlapped I/O), which a
+/// stream refuses with ESPIPE before the daemon sees it; the offset means
+/// nothing here. Write-only clients stay streams, since a seekable file's
+/// position is shared: threads writing through one descriptor would wait
+/// for each other's round trip on its lock, and each write moving past the
+/// kernel's idea of the file's size would take the inode's lock.
+const POSITIONED_CLIENT_OPEN_FLAGS: u32 =
+    abi::fopen::DIRECT_IO | abi::fopen::PARALLEL_DIRECT_WRITES;
+
+fn open_flags(role: Role, flags: i32) -> u32 {
+    if role == Role::Client && flags & libc::O_ACCMODE != libc::O_WRONLY {
+        POSITIONED_CLIENT_OPEN_FLAGS
+    } else {
+        SLOT_OPEN_FLAGS
+    }
+}
 
 /// Background requests (releases, and page-cache reads, which are answered
 /// at once) the kernel may have outstanding. The kernel's default of 12 is
@@ -246,9 +266,9 @@ impl MailslotFs {
             .core
             .create(req.header.nodeid, n, mode, umask, flags, caller(req))
         {
-            Ok((at, fh, _)) => {
+            Ok((at, fh, role)) => {
                 let mut out = abi::entry_out(&attr(&at), 0, TTL);
-                abi::open_out(&mut out, fh, SLOT_OPEN_FLAGS);
+                abi::open_out(&mut out, fh, open_flags(role, flags));
                 reply.ok(&[&out.bytes]);
             }
             Err(e) => reply.error(refuse("create", n, e)),
@@ -357,7 +377,7 @@ impl MailslotFs {
                 let size = a.u32()?;
                 a.skip(4)?;
                 let n = name(a.name()?);
-                match self.core.getxattr(ino, n) {
+                match self.core.getxattr(ino, n, caller(req)) {
                     Ok(v) => reply_xattr(reply, size, &v),
                     Err(core::Error::NoAttribute) => reply.error(libc::ENODATA),
                     Err(e) => reply.error(refuse("getxattr", n, e)),
@@ -449,10 +469,10 @@ impl MailslotFs {
             op::READLINK => reply.error(libc::EINVAL),
             op::OPEN => {
                 let flags = a.u32()? as i32;
-                match self.core.open(ino, flags) {
+                match self.core.open(ino) {
                     Ok(fh) => {
                         let mut out = abi::Out::with_capacity(16);
-                        abi::open_out(&mut out, fh, SLOT_OPEN_FLAGS);
+                        abi::open_out(&mut out, fh, open_flags(Role::Client, flags));
                         reply.ok(&[&out.bytes]);
                     }
                     Err(e) => reply.error(refuse("open", self.subject(ino), e)),

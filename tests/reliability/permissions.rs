@@ -16,15 +16,23 @@ use crate::util::{self, figures, py_within};
 
 /// What the stranger (uid 65534) gets, case by case.
 const STRANGER: &[(&str, &str)] = &[
-    ("write_public_0622", "OK"),
+    // Public (0666): every open is a client, reads through it are refused.
+    ("write_public_0666", "OK"),
+    ("rdwr_open_public_writes", "OK"),
+    ("rdwr_client_read_public", "EACCES"),
+    ("rdonly_client_read_public", "EACCES"),
+    ("create_over_public", "OK"),
+    ("create_over_public_other_case", "OK"),
+    ("excl_create_over_public", "EEXIST"),
+    ("getxattr_public", "OK"),
+    ("next_sender_public", "EACCES"),
+    ("last_sender_public", "EACCES"),
+    // Write-only for others (0622): write-only opens alone.
+    ("write_writeonly_0622", "OK"),
+    ("rdwr_open_writeonly", "EACCES"),
     ("write_private_0600", "EACCES"),
     ("write_readable_0644", "EACCES"),
-    ("read_open_public", "EACCES"),
-    ("read_open_readable", "EACCES"),
-    ("rdwr_open_public", "EACCES"),
-    ("create_over_public", "EACCES"),
-    ("create_over_public_other_case", "EACCES"),
-    ("excl_create_over_public", "EEXIST"),
+    ("rdonly_client_read_readable", "EACCES"),
     ("getxattr_private", "EACCES"),
     ("getxattr_readable", "OK"),
     ("setxattr_public", "EPERM"),
@@ -52,10 +60,23 @@ print('default_permissions=%s' % ('OK' if 'default_permissions' in super_options
 print('allow_other=%s' % ('OK' if 'allow_other' in super_options else 'missing'))
 os.umask(0)
 private = server('private', os.O_RDONLY, 0o600)
-public = server('public', os.O_RDONLY, 0o622)
+public = server('public', os.O_RDONLY, 0o666)
+writeonly = server('writeonly', os.O_RDONLY, 0o622)
 readable = server('readable', os.O_RDONLY, 0o644)
 os.mkdir(P('rootdir'), 0o755)
 os.umask(0o022)
+def read_via(name, flags):
+    fd = os.open(P(name), flags)
+    try:
+        os.read(fd, 100)
+    finally:
+        os.close(fd)
+def write_via(name, flags, data):
+    fd = os.open(P(name), flags)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 r, w = os.pipe()
 pid = os.fork()
 if pid == 0:
@@ -67,15 +88,21 @@ if pid == 0:
     def case(name, f, *a):
         res = err(f, *a)
         out.append('%s=%s' % (name, res))
-    case('write_public_0622', send, 'public', b'from the stranger')
-    case('write_private_0600', send, 'private', b'x')
-    case('write_readable_0644', send, 'readable', b'x')
-    case('read_open_public', os.open, P('public'), os.O_RDONLY)
-    case('read_open_readable', os.open, P('readable'), os.O_RDONLY)
-    case('rdwr_open_public', os.open, P('public'), os.O_RDWR)
-    case('create_over_public', os.open, P('public'), os.O_CREAT | os.O_RDONLY, 0o600)
+    case('write_public_0666', send, 'public', b'from the stranger')
+    case('rdwr_open_public_writes', write_via, 'public', os.O_RDWR, b'rdwr from the stranger')
+    case('rdwr_client_read_public', read_via, 'public', os.O_RDWR)
+    case('rdonly_client_read_public', read_via, 'public', os.O_RDONLY)
+    case('create_over_public', write_via, 'public', os.O_CREAT | os.O_RDWR, b'create from the stranger')
     case('create_over_public_other_case', os.open, P('PUBLIC'), os.O_CREAT | os.O_RDONLY, 0o600)
     case('excl_create_over_public', os.open, P('Public'), os.O_CREAT | os.O_EXCL | os.O_RDONLY, 0o600)
+    case('getxattr_public', os.getxattr, P('public'), 'user.mailslot.message_count')
+    case('next_sender_public', os.getxattr, P('public'), 'user.mailslot.next_sender')
+    case('last_sender_public', os.getxattr, P('public'), 'user.mailslot.last_sender')
+    case('write_writeonly_0622', send, 'writeonly', b'x')
+    case('rdwr_open_writeonly', os.open, P('writeonly'), os.O_RDWR)
+    case('write_private_0600', send, 'private', b'x')
+    case('write_readable_0644', send, 'readable', b'x')
+    case('rdonly_client_read_readable', read_via, 'readable', os.O_RDONLY)
     case('getxattr_private', os.getxattr, P('private'), 'user.mailslot.message_count')
     case('getxattr_readable', os.getxattr, P('readable'), 'user.mailslot.message_count')
     case('setxattr_public', os.setxattr, P('public'), 'user.mailslot.read_timeout_ms', b'0')
@@ -107,15 +134,20 @@ while True:
         break
     got += chunk
 print(got.decode().strip())
-# the only message the stranger could leave is the one the mode allowed
+# the messages the stranger could leave are the ones the modes allowed, and
+# its client reads took none of them
 assert os.read(public, 100) == b'from the stranger'
-for s in (private, readable):
+assert os.read(public, 100) == b'rdwr from the stranger'
+assert os.read(public, 100) == b'create from the stranger'
+assert os.read(writeonly, 100) == b'x'
+for s in (private, readable, public, writeonly):
     os.set_blocking(s, False)
     assert err(os.read, s, 100) == 'EAGAIN'
 # root is no exception: another user's slot is written, never read
 print('root_writes_strangers_slot=%s' % err(send, 'strangers', b'from root'))
-print('root_reads_strangers_slot=%s' % err(os.open, P('strangers'), os.O_RDONLY))
-print('root_creates_over_strangers_slot=%s' % err(os.open, P('strangers'), os.O_CREAT | os.O_RDONLY))
+print('root_reads_strangers_slot=%s' % err(read_via, 'strangers', os.O_RDONLY))
+print('root_creates_over_strangers_slot=%s' % err(read_via, 'strangers', os.O_CREAT | os.O_RDWR))
+print('root_excl_creates_over_strangers_slot=%s' % err(os.open, P('strangers'), os.O_CREAT | os.O_EXCL | os.O_RDWR))
 done = server('done')
 os.waitpid(pid, 0)
 "#;
@@ -132,6 +164,7 @@ fn another_user_reaches_only_what_the_modes_give() {
         ("root_writes_strangers_slot", "OK"),
         ("root_reads_strangers_slot", "EACCES"),
         ("root_creates_over_strangers_slot", "EACCES"),
+        ("root_excl_creates_over_strangers_slot", "EEXIST"),
     ]);
     let wrong: Vec<String> = expected
         .iter()
@@ -153,7 +186,7 @@ fn another_user_through_setpriv_and_the_shell() {
     let setup = r#"
 os.umask(0)
 private = server('private', os.O_RDONLY, 0o600)
-public = server('public', os.O_RDONLY, 0o622)
+public = server('public', os.O_RDONLY, 0o666)
 print('ready', flush=True)
 "#;
     let mut holder = util::PyChild::spawn(&m.path, "", &format!("{setup}time.sleep(60)\n"));
@@ -179,11 +212,16 @@ print('ready', flush=True)
     let (code, _) = stranger(r#"id -u | grep -qx 65534"#);
     assert_eq!(code, Some(0), "setpriv did not switch users");
     let (code, _) = stranger(r#"echo hi > "$M/public""#);
-    assert_eq!(code, Some(0), "mode 0622 lets everyone write");
+    assert_eq!(code, Some(0), "mode 0666 lets everyone write");
     let (code, err) = stranger(r#"echo hi > "$M/private""#);
     assert_ne!(code, Some(0));
     assert!(err.contains("Permission denied"), "{err}");
+    // cat opens a client (the read bit of a slot means "may open it as a
+    // client"), and its read is refused.
     let (code, err) = stranger(r#"cat "$M/public""#);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("Permission denied"), "{err}");
+    let (code, err) = stranger(r#"getfattr -n user.mailslot.next_sender "$M/public""#);
     assert_ne!(code, Some(0));
     assert!(err.contains("Permission denied"), "{err}");
     let (code, err) = stranger(r#"setfattr -n user.mailslot.read_timeout_ms -v 0 "$M/public""#);
