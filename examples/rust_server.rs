@@ -5,7 +5,7 @@
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         .read(true)
         .write(true)
         .create_new(true)
-        .mode(0o622)
+        .mode(0o666)
         .open(&path)
     {
         Ok(f) => f,
@@ -30,6 +30,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Public, as a Windows mailslot is: every user may open it as a client
+    // (the umask, usually 022, took the write bits from the mode above).
+    if let Err(e) = server.set_permissions(std::fs::Permissions::from_mode(0o666)) {
+        eprintln!("{}: {e}", path.to_string_lossy());
+        return ExitCode::FAILURE;
+    }
     // At least the largest message a mount carries by default (1044480
     // bytes): std cannot read the user.mailslot.max_message_size attribute,
     // and a smaller buffer could fail with EMSGSIZE.

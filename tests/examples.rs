@@ -303,7 +303,8 @@ fn examples_fail_cleanly_without_a_server_or_with_a_taken_name() {
             "{server:?}: {err}"
         );
     }
-    // `<>` has no O_EXCL: the shell gets EACCES, as any second reader does.
+    // `<>` has no O_EXCL (it would open a client): the shell server looks
+    // first and refuses.
     let out = server_command(Lang::Shell)
         .arg(m.p("taken"))
         .stdin(Stdio::null())

@@ -784,12 +784,54 @@ def as_nobody(*args):
     return subprocess.run([ANYONES_MAILSLOT, '--mount', M, *args], capture_output=True, preexec_fn=drop)
 r = as_nobody('send', 'private', 'hi')
 assert r.returncode == 8 and b'permission denied' in r.stderr, r
+# and says what to do about it
+assert b'mode 644' in r.stderr and b'mailslot listen' in r.stderr, r
 # Directories are shared: root's 0755 `mkdir` does not close rootdir.
 r = as_nobody('listen', 'rootdir/mine', '--timeout', '0')
 assert r.returncode == 0, r
 r = as_nobody('listen', 'rootdir/sub/mine', '--timeout', '0')
 assert r.returncode == 0, r
 assert xattr('private', 'message_count') == '0'
+"#;
+    py_mailslot(&m, &format!("ANYONES_MAILSLOT = {anyones:?}\n{script}"));
+}
+
+/// The first promise: any process that knows the name writes. `listen`
+/// makes its slot 666 whatever the umask, open to every user's clients,
+/// Windows-style `O_RDWR` ones too; `--private` makes it 600.
+#[test]
+fn listen_makes_public_slots_and_private_ones_on_request() {
+    let m = Mount::with_args(&["--allow-other"]);
+    let anyones = common::copy_for_other_users(MAILSLOT, m.dir.path());
+    let script = r#"
+import subprocess
+def listen(*args):
+    p = subprocess.Popen([MAILSLOT, '--mount', M, 'listen', *args], stdout=subprocess.PIPE,
+                         preexec_fn=lambda: os.umask(0o077))
+    until(lambda: os.path.exists(P(args[0])), lambda: 'listen to create ' + args[0])
+    return p
+public = listen('pub', '-n', '2')
+private = listen('mine', '--private', '-n', '1')
+assert os.stat(P('pub')).st_mode & 0o777 == 0o666, oct(os.stat(P('pub')).st_mode)
+assert os.stat(P('mine')).st_mode & 0o777 == 0o600, oct(os.stat(P('mine')).st_mode)
+def drop():
+    os.setgroups([]); os.setgid(65534); os.setuid(65534)
+r = subprocess.run([ANYONES_MAILSLOT, '--mount', M, 'send', 'pub', 'from nobody'],
+                   capture_output=True, preexec_fn=drop)
+assert r.returncode == 0, r
+pid = os.fork()
+if pid == 0:
+    drop()
+    fd = os.open(P('pub'), os.O_RDWR)
+    os.pwrite(fd, b'rdwr from nobody', 100)
+    os._exit(0)
+assert os.waitpid(pid, 0)[1] == 0
+assert public.communicate(timeout=30)[0] == b'from nobody\nrdwr from nobody\n'
+r = subprocess.run([ANYONES_MAILSLOT, '--mount', M, 'send', 'mine', 'x'],
+                   capture_output=True, preexec_fn=drop)
+assert r.returncode == 8, r
+send('mine', b'from root')
+assert private.communicate(timeout=30)[0] == b'from root\n'
 "#;
     py_mailslot(&m, &format!("ANYONES_MAILSLOT = {anyones:?}\n{script}"));
 }

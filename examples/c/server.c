@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -24,9 +25,15 @@ int main(int argc, char **argv)
 
     /* O_CREAT with read access creates the slot: this fd is the server
      * handle, the only one that may read. O_EXCL: fail with EEXIST if
-     * another server holds the name. 0622: others may write (umask allowing). */
-    int server = open(path, O_CREAT | O_EXCL | O_RDONLY | O_CLOEXEC, 0622);
+     * another server holds the name. */
+    int server = open(path, O_CREAT | O_EXCL | O_RDONLY | O_CLOEXEC, 0666);
     if (server < 0) {
+        perror(path);
+        return 1;
+    }
+    /* Public, as a Windows mailslot is: every user may open it as a client
+     * (the umask, usually 022, took the write bits from the mode above). */
+    if (fchmod(server, 0666) < 0) {
         perror(path);
         return 1;
     }

@@ -12,7 +12,9 @@ const fs = require('fs');
 const path = process.argv[2];
 const { O_CREAT, O_EXCL, O_RDONLY, O_NONBLOCK } = fs.constants;
 // O_CREAT with read access creates the slot: this fd is the server handle.
-const server = fs.openSync(path, O_CREAT | O_EXCL | O_RDONLY | O_NONBLOCK, 0o622);
+const server = fs.openSync(path, O_CREAT | O_EXCL | O_RDONLY | O_NONBLOCK, 0o666);
+// Public, as a Windows mailslot is, whatever the umask.
+fs.fchmodSync(server, 0o666);
 // At least the largest message a mount carries by default (1044480 bytes);
 // Node cannot read the slot's user.mailslot.max_message_size attribute.
 const buffer = Buffer.alloc(1 << 20);

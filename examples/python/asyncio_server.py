@@ -11,7 +11,8 @@ import sys
 
 
 async def serve(path):
-    server = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NONBLOCK, 0o622)
+    server = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY | os.O_NONBLOCK, 0o666)
+    os.fchmod(server, 0o666)  # public, whatever the umask
     size = int(os.getxattr(path, "user.mailslot.max_message_size"))
     loop = asyncio.get_running_loop()
     finished = loop.create_future()

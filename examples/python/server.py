@@ -10,8 +10,10 @@ import sys
 path = sys.argv[1]
 # O_CREAT with read access creates the slot; this fd is the server handle.
 # O_EXCL makes a name that another server holds fail with EEXIST.
-# Mode 0o622 lets other users write, where the umask allows it.
-server = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY, 0o622)
+server = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDONLY, 0o666)
+# Public, as a Windows mailslot is: every user may open it as a client (the
+# umask, usually 022, took the write bits away from the mode above).
+os.fchmod(server, 0o666)
 # GetMailslotInfo: a buffer this large never fails with EMSGSIZE.
 size = int(os.getxattr(path, "user.mailslot.max_message_size"))
 print("ready", flush=True)

@@ -6,7 +6,15 @@ set -eu
 slot=${1:?usage: server.sh SLOT_PATH}
 
 # <> opens read-write with O_CREAT: that creates the slot, and fd 3 is the
-# server handle, the only one that may read it.
+# server handle, the only one that may read it. On a name that exists it
+# would open a client instead (as Windows' OPEN_ALWAYS does), and the shell
+# has no O_EXCL for <>, so look first: a race only another server starting
+# at the same instant could win (mailslot listen and the Python and C
+# servers use O_EXCL and have none).
+if [ -e "$slot" ]; then
+    echo "server.sh: $slot exists: another server holds the name" >&2
+    exit 1
+fi
 exec 3<>"$slot"
 echo ready
 

@@ -286,10 +286,12 @@ fn daemon_sections(notes: &[String]) -> Roff {
         "A mailslot is a file in memory. The process that creates it (open(2) with O_CREAT \
          and O_RDONLY or O_RDWR) is its server and alone reads it; the descriptor it gets is \
          the server handle, and passes on like any open file description (fork(2), \
-         SCM_RIGHTS). Any process that may write opens the existing slot O_WRONLY; an \
-         existing slot opened with read access (O_RDONLY, O_RDWR, as Windows code asking \
-         GENERIC_READ|GENERIC_WRITE does) fails with EACCES, and a write-only open never \
-         creates (ENOENT).",
+         SCM_RIGHTS). Every other open of an existing slot, O_WRONLY, O_RDWR (as Windows \
+         code asking GENERIC_READ|GENERIC_WRITE, and every CreateFile under Wine, opens it), \
+         O_RDONLY, or O_CREAT without O_EXCL, is a client: it writes, and a read through it \
+         fails with EACCES. A write-only open never creates (ENOENT); O_CREAT|O_EXCL on an \
+         existing name fails with EEXIST. Clients opened with read access are seekable, so \
+         pwrite(2) and overlapped WriteFile under Wine send one message, the offset ignored.",
     );
     paragraph(
         &mut r,
@@ -313,8 +315,8 @@ fn daemon_sections(notes: &[String]) -> Roff {
         &mut r,
         "When the server's open file description is released the slot leaves the directory \
          at once, with everything queued in it; clients still holding it get EPIPE. Names \
-         compare case-insensitively, must be UTF-8 without control characters or \\e, and \
-         directories (mkdir(2)) build the \\e\\e.\\emailslot\\epath\\ename hierarchy. rm and mv \
+         compare case-insensitively, must be UTF-8 without control characters or \\, and \
+         directories (mkdir(2)) build the \\\\.\\mailslot\\path\\name hierarchy. rm and mv \
          of a slot fail with EPERM.",
     );
     paragraph(
@@ -324,7 +326,10 @@ fn daemon_sections(notes: &[String]) -> Roff {
          most --max-queued-bytes and the mount at most --max-total-bytes, every message \
          counting its length plus 16 bytes (ENOSPC beyond; nothing is ever dropped). With \
          --allow-other every user may use the mount; the kernel checks permissions, the root \
-         is mode 1777, and a slot's mode comes from the create call and the umask.",
+         is mode 1777, and a slot's mode comes from the create call and the umask. A public \
+         slot is mode 666: on a mailslot the read bit means \"may open it as a client\", \
+         since only the server handle ever reads, and only the slot's owner and root may \
+         read its sender attributes. mailslot listen makes 666 slots unless told otherwise.",
     );
     r.control("SH", ["MOUNT OPTIONS"]);
     paragraph(
@@ -417,9 +422,13 @@ fn daemon_sections(notes: &[String]) -> Roff {
         ),
         (
             "EACCES",
-            "an existing slot opened with read access; no permission by its mode.",
+            "read through a client handle; an open the slot's mode does not allow; another \
+             user's getxattr of a sender attribute.",
         ),
-        ("EBADF", "read through a client handle."),
+        (
+            "EBADF",
+            "read through a write-only handle; write through a read-only one.",
+        ),
         (
             "EMSGSIZE",
             "a message over the slot's or the mount's maximum; a read buffer smaller than the next message.",

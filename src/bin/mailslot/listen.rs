@@ -13,8 +13,14 @@ pub fn run(mount: &Path, args: &ListenArgs) -> Result<(), Failure> {
     let mount = mounted::check(mount)?;
     let slot = Slot::parse(&mount, &args.name)?;
     make_parents(&mount, &slot)?;
-    // Datagrams are queued only into slots other users may write to.
-    let mode = if args.network { Some(0o622) } else { args.mode };
+    // Public, as a Windows mailslot is: 666, since on a mailslot the read
+    // bit means "may open as a client" (Windows clients open for reading
+    // and writing) and only the server handle ever reads.
+    let mode = if args.private {
+        0o600
+    } else {
+        args.mode.unwrap_or(PUBLIC_MODE)
+    };
     let mut server = create(&slot, mode)?;
 
     if let Some(size) = args.max_message_size {
@@ -82,25 +88,21 @@ fn make_parents(mount: &Path, slot: &Slot) -> Result<(), Failure> {
         .map_err(|e| Failure::io(&format!("creating {}", parent.display()), &e))
 }
 
-fn create(slot: &Slot, mode: Option<u32>) -> Result<File, Failure> {
+const PUBLIC_MODE: u32 = 0o666;
+
+fn create(slot: &Slot, mode: u32) -> Result<File, Failure> {
     let mut options = std::fs::OpenOptions::new();
-    // O_EXCL: an existing name belongs to another server, and saying so
-    // beats the EACCES a plain open of it would give.
+    // O_EXCL: an existing name belongs to another server; without it the
+    // open would quietly make this process one of its clients.
     options
         .read(true)
         .custom_flags(libc::O_CREAT | libc::O_EXCL)
-        .mode(mode.unwrap_or(0o666));
-    let opened = match mode {
-        Some(_) => {
-            // SAFETY: umask only swaps the process mask; it is restored below.
-            let old = unsafe { libc::umask(0) };
-            let f = options.open(&slot.path);
-            // SAFETY: as above.
-            unsafe { libc::umask(old) };
-            f
-        }
-        None => options.open(&slot.path),
-    };
+        .mode(mode);
+    // SAFETY: umask only swaps the process mask; it is restored below.
+    let old = unsafe { libc::umask(0) };
+    let opened = options.open(&slot.path);
+    // SAFETY: as above.
+    unsafe { libc::umask(old) };
     opened.map_err(|e| match e.raw_os_error() {
         Some(libc::EEXIST) if slot.path.is_dir() => {
             Failure::Other(format!("{slot} is a directory, not a slot"))

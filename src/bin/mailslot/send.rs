@@ -100,8 +100,22 @@ fn opening_failed(slot: &Slot, e: &io::Error) -> Failure {
         }
         Some(libc::EISDIR) => Failure::Other(format!("{slot} is a directory, not a slot")),
         Some(libc::ENETDOWN) => network_off(slot),
+        Some(libc::EACCES) => Failure::PermissionDenied(format!(
+            "{slot}: permission denied: its server made it closed to you (mode {}); a slot \
+             every user may send to is made with `mailslot listen` (mode 666) or created \
+             with mode 0666 and umask 0",
+            mode_of(&slot.path)
+        )),
         _ => Failure::io(&format!("opening {slot}"), e),
     }
+}
+
+fn mode_of(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map_or_else(
+        |_| "unknown".into(),
+        |m| format!("{:03o}", m.permissions().mode() & 0o777),
+    )
 }
 
 fn network_off(slot: &Slot) -> Failure {
