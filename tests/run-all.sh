@@ -20,7 +20,8 @@ have node || extra+=(nodejs)            # the Node.js example
 # samba and samba-common-bin: nmbd and nmblookup for tests/samba.rs (the
 # services are not started; the tests run nmbd in a namespace of their own).
 install_prerequisites fuse3 python3 attr iproute2 util-linux tshark \
-    lintian man-db bash-completion samba samba-common-bin "${extra[@]}"
+    lintian man-db bash-completion samba samba-common-bin wine64 gcc-mingw-w64-x86-64 \
+    "${extra[@]}"
 install_cargo_deb
 if [ ! -e /dev/fuse ]; then
     echo "run-all.sh: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2

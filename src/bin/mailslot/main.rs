@@ -11,6 +11,7 @@ mod mounted;
 mod output;
 mod send;
 mod slot;
+mod wine;
 mod xattr;
 
 use std::ffi::OsString;
@@ -58,6 +59,10 @@ pub enum Command {
     Info(InfoArgs),
     /// List the slots under the mount (or under one directory of it) with their counts.
     Ls(LsArgs),
+    /// Point a Wine prefix's \\.\mailslot\ and \\NAME\mailslot\ paths at the mount,
+    /// so Windows programs under Wine write to mailslotfs.
+    #[command(after_help = WINE_HELP)]
+    Wine(WineArgs),
     /// Write man pages and shell completions into DIR/man and DIR/completions.
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -86,14 +91,20 @@ pub struct ListenArgs {
     pub max_message_size: Option<usize>,
 
     /// Permission bits of the new slot, in octal, exactly (the umask does
-    /// not apply); 622 lets every user send [default: 666 less the umask].
+    /// not apply). The default, 666, lets every user send, and other
+    /// machines too when the mount's network side is on, as on Windows;
+    /// 600 lets only you send [default: 666].
     #[arg(long, value_name = "OCTAL", value_parser = parse_mode)]
     pub mode: Option<u32>,
 
-    /// Let other machines send to the slot (mailslotfs --interface): the
-    /// network counts as "other users", so the slot gets mode 622 and every
-    /// local user may send to it as well.
-    #[arg(long, conflicts_with = "mode")]
+    /// Only your own processes may send (mode 600): closed to other users
+    /// and to the network.
+    #[arg(long, conflicts_with_all = ["mode", "network"])]
+    pub private: bool,
+
+    /// Open to other users and machines: the default, kept for scripts
+    /// written when it was not.
+    #[arg(long, hide = true, conflicts_with = "mode")]
     pub network: bool,
 }
 
@@ -138,6 +149,37 @@ pub struct SendArgs {
     #[arg(long, short = '0', conflicts_with = "messages")]
     pub nul: bool,
 }
+
+#[derive(Args, Debug)]
+pub struct WineArgs {
+    /// The Wine prefix [default: $WINEPREFIX, else ~/.wine].
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<PathBuf>,
+
+    /// A computer whose \\HOST\mailslot\... Windows programs write to
+    /// (repeatable). This computer's own name is always mapped, to the
+    /// local slots.
+    #[arg(long = "host", value_name = "NAME")]
+    pub hosts: Vec<String>,
+
+    /// A domain or workgroup whose \\DOMAIN\mailslot\... Windows
+    /// programs write to (repeatable) [default: the mount's workgroup,
+    /// when its network side is on].
+    #[arg(long = "domain", value_name = "NAME")]
+    pub domains: Vec<String>,
+
+    /// Remove the links these options name instead of making them.
+    #[arg(long)]
+    pub remove: bool,
+}
+
+const WINE_HELP: &str = "\
+Makes $WINEPREFIX/dosdevices/mailslot and dosdevices/unc/NAME/mailslot links
+into the mount, and prints each. Run it in an existing prefix (after any Wine
+program has run once there, or `wineboot -i`); run it again to add names.
+Under Wine, \\\\*\\mailslot\\x cannot work (Wine refuses the name), and
+CreateMailslot stays inside Wine: Windows programs are clients here, servers
+are Linux processes. See docs/wine.md.";
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
@@ -242,6 +284,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
         Command::Send(args) => send::run(&mount, args),
         Command::Info(args) => info::info(&mount, args),
         Command::Ls(args) => info::ls(&mount, args),
+        Command::Wine(args) => wine::run(&mount, args),
         Command::Generate(args) => generate::run(&args.dir),
     }
 }
