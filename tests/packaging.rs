@@ -276,7 +276,8 @@ fn the_debian_package_builds_and_lintian_finds_nothing_wrong() {
 /// /etc/systemd/system, /var/log, /var/cache/man and /dev are its own: it
 /// mounts, a second run upgrades while a server holds a slot open (checked
 /// and stopped before anything is replaced), and --uninstall leaves none of
-/// it behind, not even the mount point or the daemon's log.
+/// it behind, not even the mount point or the daemon's log, nor the pages
+/// in `man -k` (indexed through /usr/local/man too, as on Debian).
 #[test]
 fn install_upgrade_with_a_busy_mount_and_uninstall_for_real() {
     common::require_fuse();
@@ -289,12 +290,17 @@ for d in /usr/local /etc/systemd/system /var/log /var/cache/man; do
     mkdir -p "$d"
     mount -t tmpfs mailslotfs-test "$d"
 done
+# As on Debian, where man-db's daily run indexes the pages through this
+# link too, in an index of its own.
+ln -s share/man /usr/local/man
 # Under systemd install.sh would use it; here it must mount by itself.
 if [ -d /run/systemd/system ]; then mount -t tmpfs mailslotfs-test /run/systemd; fi
 export MOUNTPOINT="$MNT"
 "$REPO/mount-scripts/install.sh" > "$OUT/first" 2>&1 || {{ cat "$OUT/first"; exit 1; }}
 mountpoint -q "$MNT"
 /usr/local/bin/mailslot --mount "$MNT" ls > /dev/null
+man -k mailslotfs | grep -q '^mailslotfs (8)'
+mandb -q /usr/local/man
 exec 3<>"$MNT/busy"
 "$REPO/mount-scripts/install.sh" > "$OUT/second" 2>&1 || {{ cat "$OUT/second"; exit 1; }}
 exec 3<&-
@@ -302,7 +308,8 @@ mountpoint -q "$MNT"
 echo hi > "$MNT/nobody" 2>/dev/null || true
 "$REPO/mount-scripts/install.sh" --uninstall > "$OUT/third" 2>&1 || {{ cat "$OUT/third"; exit 1; }}
 ! mountpoint -q "$MNT" 2>/dev/null
-echo "left: $(find /usr/local /etc/systemd/system /var/log -mindepth 1 | tr '\n' ' ')"
+echo "left: $(find /usr/local /etc/systemd/system /var/log -mindepth 1 ! -path /usr/local/man | tr '\n' ' ')"
+echo "man -k: $(man -k mailslot 2>&1)"
 echo "mount point: $(test -e "$MNT" && echo kept || echo removed)"
 "#,
         dev = common::PRIVATE_DEV
@@ -312,7 +319,10 @@ echo "mount point: $(test -e "$MNT" && echo kept || echo removed)"
         &[("REPO", repo()), ("MNT", &mnt), ("OUT", dir.path())],
     );
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
-    assert_eq!(out, "left: \nmount point: removed\n", "{err}");
+    assert_eq!(
+        out, "left: \nman -k: mailslot: nothing appropriate.\nmount point: removed\n",
+        "{err}"
+    );
     let first = std::fs::read_to_string(dir.path().join("first")).unwrap();
     assert!(
         first.contains("logging to /var/log/mailslotfs.log")
