@@ -30,6 +30,7 @@ grep -q '^ExecStart=/usr/bin/mailslotfs ' target/package/scripts/mailslotfs.serv
     echo "build-deb.sh: mount-scripts/mailslotfs.service no longer runs /usr/local/bin/mailslotfs; update this script" >&2
     exit 1
 }
-cp mount-scripts/debian/preinst mount-scripts/debian/postinst mount-scripts/debian/prerm target/package/scripts/
+cp mount-scripts/debian/preinst mount-scripts/debian/postinst mount-scripts/debian/prerm \
+    mount-scripts/debian/postrm target/package/scripts/
 
 cargo deb --locked --no-build "$@"

@@ -60,6 +60,14 @@ stop_mount() {
     die "$MOUNTPOINT is busy and its daemon cannot be stopped; close what holds it (fuser -vm $MOUNTPOINT) or \`umount -l $MOUNTPOINT\`, then run again. Nothing was changed."
 }
 
+# Refreshes every man-db index, not just $PREFIX/share/man's: the same
+# pages are also indexed through other paths to them (Debian's
+# /usr/local/man -> share/man has an index of its own), and an index left
+# alone keeps listing removed pages in `man -k`.
+refresh_man_index() {
+    if command -v mandb >/dev/null; then mandb -q >/dev/null 2>&1 || true; fi
+}
+
 if [ "$uninstall" = 1 ]; then
     manifest=$DESTDIR$MANIFEST
     [ -f "$manifest" ] || die "nothing to uninstall: no $manifest (was mailslotfs installed by install.sh with PREFIX=$PREFIX?)"
@@ -88,7 +96,7 @@ if [ "$uninstall" = 1 ]; then
         # The daemon's own log, where it had no syslog to write to.
         rm -f /var/log/mailslotfs.log
         systemd && systemctl daemon-reload
-        command -v mandb >/dev/null && { mandb -q "$PREFIX/share/man" >/dev/null 2>&1 || true; }
+        refresh_man_index
     fi
     echo "mailslotfs is uninstalled."
     exit 0
@@ -174,7 +182,7 @@ if [ -n "$DESTDIR" ]; then
 fi
 
 # So that `man -k mailslot` (apropos) finds the new pages at once.
-command -v mandb >/dev/null && { mandb -q "$PREFIX/share/man" >/dev/null 2>&1 || true; }
+refresh_man_index
 
 say "mounting $MOUNTPOINT"
 if systemd; then

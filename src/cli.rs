@@ -29,7 +29,8 @@ pub fn default_threads() -> u16 {
     after_help = "Exit status: 0 once the mount is ready (or, with --foreground, after a clean \
                   unmount; with --stop, once the daemon has exited); 1 when the mount cannot be \
                   made or stopped; 2 when the command line or an -o option is wrong (the reason \
-                  is printed, on one line).\n\
+                  is printed, on one line); 3 when --stop --if-served-by left the mount running \
+                  because another executable serves it.\n\
                   Sizes take suffixes (424, 64KiB, 1M); timeouts are `forever`, milliseconds \
                   (1500) or with a unit (2s, 500ms).\n\
                   An -o option that disagrees with a flag given on the same command line is \
@@ -59,6 +60,12 @@ pub struct Options {
     /// with ENOTCONN), where umount(8) would say "target is busy".
     #[arg(long)]
     pub stop: bool,
+
+    /// With --stop: stop the daemon only if it runs EXE (its /proc/PID/exe,
+    /// even once EXE was replaced or removed); a mount served by another
+    /// mailslotfs executable is left running, and the exit status is 3.
+    #[arg(long, value_name = "EXE", requires = "stop")]
+    pub if_served_by: Option<PathBuf>,
 
     /// Append the log to FILE (default: syslog when daemonized, stderr with --foreground).
     #[arg(long, value_name = "FILE")]

@@ -276,7 +276,8 @@ fn the_debian_package_builds_and_lintian_finds_nothing_wrong() {
 /// /etc/systemd/system, /var/log, /var/cache/man and /dev are its own: it
 /// mounts, a second run upgrades while a server holds a slot open (checked
 /// and stopped before anything is replaced), and --uninstall leaves none of
-/// it behind, not even the mount point or the daemon's log.
+/// it behind, not even the mount point or the daemon's log, nor the pages
+/// in `man -k` (indexed through /usr/local/man too, as on Debian).
 #[test]
 fn install_upgrade_with_a_busy_mount_and_uninstall_for_real() {
     common::require_fuse();
@@ -289,12 +290,17 @@ for d in /usr/local /etc/systemd/system /var/log /var/cache/man; do
     mkdir -p "$d"
     mount -t tmpfs mailslotfs-test "$d"
 done
+# As on Debian, where man-db's daily run indexes the pages through this
+# link too, in an index of its own.
+ln -s share/man /usr/local/man
 # Under systemd install.sh would use it; here it must mount by itself.
 if [ -d /run/systemd/system ]; then mount -t tmpfs mailslotfs-test /run/systemd; fi
 export MOUNTPOINT="$MNT"
 "$REPO/mount-scripts/install.sh" > "$OUT/first" 2>&1 || {{ cat "$OUT/first"; exit 1; }}
 mountpoint -q "$MNT"
 /usr/local/bin/mailslot --mount "$MNT" ls > /dev/null
+man -k mailslotfs | grep -q '^mailslotfs (8)'
+mandb -q /usr/local/man
 exec 3<>"$MNT/busy"
 "$REPO/mount-scripts/install.sh" > "$OUT/second" 2>&1 || {{ cat "$OUT/second"; exit 1; }}
 exec 3<&-
@@ -302,7 +308,8 @@ mountpoint -q "$MNT"
 echo hi > "$MNT/nobody" 2>/dev/null || true
 "$REPO/mount-scripts/install.sh" --uninstall > "$OUT/third" 2>&1 || {{ cat "$OUT/third"; exit 1; }}
 ! mountpoint -q "$MNT" 2>/dev/null
-echo "left: $(find /usr/local /etc/systemd/system /var/log -mindepth 1 | tr '\n' ' ')"
+echo "left: $(find /usr/local /etc/systemd/system /var/log -mindepth 1 ! -path /usr/local/man | tr '\n' ' ')"
+echo "man -k: $(man -k mailslot 2>&1)"
 echo "mount point: $(test -e "$MNT" && echo kept || echo removed)"
 "#,
         dev = common::PRIVATE_DEV
@@ -312,7 +319,10 @@ echo "mount point: $(test -e "$MNT" && echo kept || echo removed)"
         &[("REPO", repo()), ("MNT", &mnt), ("OUT", dir.path())],
     );
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
-    assert_eq!(out, "left: \nmount point: removed\n", "{err}");
+    assert_eq!(
+        out, "left: \nman -k: mailslot: nothing appropriate.\nmount point: removed\n",
+        "{err}"
+    );
     let first = std::fs::read_to_string(dir.path().join("first")).unwrap();
     assert!(
         first.contains("logging to /var/log/mailslotfs.log")
@@ -321,4 +331,128 @@ echo "mount point: $(test -e "$MNT" && echo kept || echo removed)"
     );
     let third = std::fs::read_to_string(dir.path().join("third")).unwrap();
     assert!(third.contains("mailslotfs is uninstalled"), "{third}");
+}
+
+/// The package for real, installed with apt-get in a mount namespace whose
+/// /usr, /etc and /var are overlays on temporary directories (so that the
+/// machine's own are untouched, and what the package leaves behind is what
+/// the overlays gained). Beside it runs an unrelated mailslotfs: another
+/// executable, a copy of the release build, with a server holding a slot
+/// and one message queued. Removal and purge stop the package's own mounts
+/// (by hand and by mount -t) and not that one, whose message is read
+/// afterwards; removal leaves no mask that stops installing again; purge
+/// leaves nothing of the package's on disk, its log included.
+#[test]
+fn remove_and_purge_stop_only_the_packages_mounts_and_purge_leaves_nothing() {
+    common::require_fuse();
+    let deb = build_deb();
+    let dir = tempfile::tempdir().unwrap();
+    let other_bin = dir.path().join("other/bin");
+    std::fs::create_dir_all(&other_bin).unwrap();
+    // Named mailslotfs, as --stop asks of the process it signals.
+    std::fs::copy(
+        repo().join("target/release/mailslotfs"),
+        other_bin.join("mailslotfs"),
+    )
+    .unwrap();
+    let script = format!(
+        r#"set -e
+OTHER_BIN="$DIR/other/bin/mailslotfs"
+OTHER="$DIR/other/m"
+OWN="$DIR/own"
+OWN_T="$DIR/own-t"
+mkdir -p "$OTHER" "$OWN" "$OWN_T"
+# Whatever happens, nothing started here outlives the test: the mounts
+# are stopped by their daemons, the unrelated daemon by its pid.
+other_pid=
+cleanup() {{
+    exec 3<&-
+    for m in "$OWN" "$OWN_T" "$OTHER"; do
+        if mountpoint -q "$m"; then "$OTHER_BIN" --stop "$m" || umount -l "$m"; fi
+    done
+    if [ -n "$other_pid" ]; then kill "$other_pid" 2>/dev/null || true; fi
+}}
+trap cleanup EXIT
+# Other mailslotfs mounts of the machine are detached from this namespace
+# only, so that no removal here can reach them.
+awk '$3 == "fuse.mailslotfs" {{ print $2 }}' /proc/mounts | while read -r m; do
+    umount -l "$(printf '%b' "$(printf '%s' "$m" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')")"
+done
+for d in usr etc var; do mkdir -p "$DIR/upper/$d" "$DIR/work/$d"; done
+# The machine's apt may be at work: the overlays are made, and dpkg's state
+# copied up into them, under its own locks (of the machine's files, opened
+# before the overlay hides them), so that this namespace starts from one
+# consistent state and the machine's later changes cannot reach it.
+python3 - <<'PY'
+import fcntl, os, subprocess
+locks = []
+for name in ("lock-frontend", "lock"):
+    fd = os.open("/var/lib/dpkg/" + name, os.O_RDWR | os.O_CREAT, 0o640)
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    locks.append(fd)
+d = os.environ["DIR"]
+for top in ("usr", "etc", "var"):
+    subprocess.run(["mount", "-t", "overlay", "mailslotfs-test", "-o",
+        f"lowerdir=/{{top}},upperdir={{d}}/upper/{{top}},workdir={{d}}/work/{{top}}", "/" + top], check=True)
+subprocess.run("find /var/lib/dpkg -type f -exec touch -c {{}} +", shell=True, check=True)
+PY
+{dev}
+# Under systemd the scripts would start the unit on the machine's systemd;
+# here they take their way without it.
+if [ -d /run/systemd/system ]; then mount -t tmpfs mailslotfs-test /run/systemd; fi
+export DEBIAN_FRONTEND=noninteractive
+apt() {{ apt-get -y -q -o Dpkg::Use-Pty=0 "$@" 3<&- > "$DIR/apt.log" 2>&1 || {{ cat "$DIR/apt.log"; exit 1; }}; }}
+
+"$OTHER_BIN" --foreground --read-timeout 10s --log-file "$DIR/other.log" "$OTHER" 3<&- &
+other_pid=$!
+n=0; until mountpoint -q "$OTHER"; do n=$((n + 1)); [ $n -lt 500 ] || exit 1; sleep 0.02; done
+exec 3<>"$OTHER/kept"
+echo "queued before removal" > "$OTHER/kept"
+
+apt install "$DEB"
+mounts() {{
+    # The daemon has no syslog here (a private /dev): it logs to /var/log.
+    /usr/bin/mailslotfs "$OWN" 3<&- > /dev/null 2>&1
+    mount -t fuse.mailslotfs mailslotfs "$OWN_T" 3<&-
+    mountpoint -q "$OWN" && mountpoint -q "$OWN_T"
+}}
+mounts
+apt remove mailslotfs
+echo "after remove: own $(mountpoint -q "$OWN" && echo mounted || echo stopped)," \
+    "mount -t $(mountpoint -q "$OWN_T" && echo mounted || echo stopped)," \
+    "other $(mountpoint -q "$OTHER" && echo mounted || echo stopped)," \
+    "unit in /etc: $(readlink /etc/systemd/system/mailslotfs.service || ls /etc/systemd/system/mailslotfs.service 2>/dev/null || echo none)"
+apt install "$DEB"
+echo "installed again: $(dpkg-query -W -f='${{db:Status-Status}}' mailslotfs)"
+mounts
+echo "log before purge: $(test -f /var/log/mailslotfs.log && echo yes || echo no)"
+apt purge mailslotfs
+echo "after purge: own $(mountpoint -q "$OWN" && echo mounted || echo stopped)," \
+    "mount -t $(mountpoint -q "$OWN_T" && echo mounted || echo stopped)," \
+    "other $(mountpoint -q "$OTHER" && echo mounted || echo stopped)"
+# What the package wrote shows in the overlays' upper directories, under
+# its name; a removal of a file the machine had shows there as a whiteout.
+echo "left: $(cd "$DIR/upper" && find . -name '*mailslot*' ! -type c | sort | tr '\n' ' ')"
+echo "message: $(dd bs=65536 count=1 status=none <&3)"
+"#,
+        dev = common::PRIVATE_DEV
+    );
+    let (code, out, err) = common::in_mount_namespace(
+        &script,
+        &[
+            ("DIR", dir.path()),
+            ("DEB", &std::fs::canonicalize(&deb).unwrap()),
+        ],
+    );
+    assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
+    assert_eq!(
+        out,
+        "after remove: own stopped, mount -t stopped, other mounted, unit in /etc: none\n\
+         installed again: installed\n\
+         log before purge: yes\n\
+         after purge: own stopped, mount -t stopped, other mounted\n\
+         left: \n\
+         message: queued before removal\n",
+        "{err}"
+    );
 }

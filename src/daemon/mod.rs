@@ -42,8 +42,12 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     if opts.stop {
-        return match stop::stop(&opts.mountpoint) {
-            Ok(()) => ExitCode::SUCCESS,
+        return match stop::stop(&opts.mountpoint, opts.if_served_by.as_deref()) {
+            Ok(stop::Stopped::Yes) => ExitCode::SUCCESS,
+            Ok(stop::Stopped::LeftRunning(why)) => {
+                eprintln!("mailslotfs: {why}");
+                ExitCode::from(3)
+            }
             Err(e) => {
                 eprintln!("mailslotfs: {e}");
                 ExitCode::FAILURE
