@@ -58,6 +58,18 @@ struct Options {
     /// Run only these workloads (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Workload>,
+    /// How mailslotfs's writers open their slot: write-only (a stream) or
+    /// read-write, as Windows clients under Wine do (a seekable handle).
+    #[arg(long, value_enum, default_value_t = ClientOpen::Wronly)]
+    client_open: ClientOpen,
+}
+
+/// Passed to the writer processes through the environment, which they
+/// inherit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ClientOpen {
+    Wronly,
+    Rdwr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,6 +212,10 @@ fn main() -> ExitCode {
         _ => {}
     }
     let opts = Options::parse();
+    if opts.client_open == ClientOpen::Rdwr {
+        // SAFETY: no other thread runs yet.
+        unsafe { std::env::set_var(systems::CLIENT_OPEN_ENV, "rdwr") };
+    }
     let outcome = std::panic::catch_unwind(|| run(&opts));
     harness::clean_up();
     match outcome {
@@ -429,6 +445,10 @@ fn run(opts: &Options) -> Result<()> {
         fan_in_writers: plan.fan_in_writers,
         fan_in_messages_per_writer: plan.fan_in_per_writer,
         fan_in_rounds: plan.fan_in_rounds,
+        client_open: match opts.client_open {
+            ClientOpen::Wronly => "wronly".into(),
+            ClientOpen::Rdwr => "rdwr".into(),
+        },
         latency_rounds: plan.latency_rounds,
         latency_message_size: LATENCY_SIZE,
         slot_counts,

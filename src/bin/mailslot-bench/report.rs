@@ -211,6 +211,8 @@ pub struct Settings {
     pub fan_in_messages_per_writer: u64,
     /// Fan-in rounds in each run, added up into the run's figure.
     pub fan_in_rounds: usize,
+    /// How mailslotfs's writers open their slot: `wronly` or `rdwr`.
+    pub client_open: String,
     pub latency_rounds: u32,
     pub latency_message_size: usize,
     pub slot_counts: Vec<usize>,
@@ -922,13 +924,19 @@ pub fn table(r: &Report) -> String {
     let s = &r.settings;
     let _ = writeln!(
         t,
-        "mailslot-bench ({} mode, median of {} run{}; {} CPUs, {}; FUSE threads: {})",
+        "mailslot-bench ({} mode, median of {} run{}; {} CPUs, {}; FUSE threads: {}; \
+         mailslotfs writers open {})",
         s.mode,
         s.runs,
         if s.runs == 1 { "" } else { "s" },
         r.machine.cpus,
         r.machine.kernel,
-        s.fuse_threads
+        s.fuse_threads,
+        if s.client_open == "rdwr" {
+            "O_RDWR (seekable)"
+        } else {
+            "O_WRONLY (streams)"
+        }
     );
     let _ = writeln!(
         t,

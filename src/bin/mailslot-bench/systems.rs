@@ -178,10 +178,15 @@ pub enum Writer {
 /// How long a mailslot writer waits after ENOSPC before trying again.
 const FULL_BACKOFF: Duration = Duration::from_micros(50);
 
+/// Set to `rdwr` (by `--client-open rdwr`) for writers that open their
+/// slot read-write, as Windows clients under Wine do.
+pub const CLIENT_OPEN_ENV: &str = "MAILSLOT_BENCH_CLIENT_OPEN";
+
 impl Writer {
     pub fn open(t: &Target) -> io::Result<Self> {
         match t.system {
             System::Mailslotfs => OpenOptions::new()
+                .read(std::env::var_os(CLIENT_OPEN_ENV).is_some_and(|v| v == "rdwr"))
                 .write(true)
                 .open(&t.path)
                 .map(Writer::Slot),
