@@ -24,8 +24,8 @@ const KEEP_CAPACITY: usize = 4096;
 /// its capacity, to twice those bytes. The gap between the two (a shrunk
 /// ring is half full; it shrinks again at a quarter, grows again when full)
 /// means a queue going back and forth around one size does not reallocate
-/// each time, and every reallocation moves at most the bytes that were
-/// pushed or popped since the last one: O(1) per byte queued, amortised.
+/// each time, and every reallocation moves at most twice the bytes that
+/// were pushed or popped since the last one: O(1) per byte queued, amortised.
 const SHRINK_BELOW: usize = 4;
 
 #[derive(Default)]

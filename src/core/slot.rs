@@ -118,7 +118,8 @@ struct SlotState {
 
 impl SlotState {
     /// A reader of `call` with a `size`-byte buffer takes a message of `len`
-    /// bytes.
+    /// bytes. Only a message that fills the read to the byte lets the kernel
+    /// go on with the call, so only then is the call worth remembering.
     fn handed(&mut self, call: ReadCall, size: usize, len: usize) {
         if len != size || len == 0 {
             return;
