@@ -40,6 +40,9 @@ mod waiting;
 #[path = "reliability/side_doors.rs"]
 mod side_doors;
 
+#[path = "reliability/memory.rs"]
+mod memory;
+
 #[path = "reliability/corpus.rs"]
 mod corpus;
 

@@ -32,7 +32,7 @@ use super::limits::Limits;
 use super::names;
 use super::remote::{RemoteSender, RemoteTarget};
 use super::sender::{Origins, Sender};
-use super::slot::{Accounting, Readiness, Slot, SlotInfo, Waker};
+use super::slot::{Accounting, ReadCall, Readiness, Slot, SlotInfo, Waker};
 use super::timer::Timer;
 use super::xattr::{self, Attribute};
 
@@ -907,21 +907,28 @@ impl Mailslots {
         Ok(self.new_handle(Target::Local(slot.clone()), ino, Role::Client))
     }
 
-    /// One whole message through `fh` for a buffer of `size` bytes; the
-    /// answer goes to `respond`, now or when the wait ends. A read that
-    /// waits returns its token, with which [`Mailslots::cancel_wait`] ends
-    /// the wait.
-    pub fn read<F>(&self, fh: Fh, size: usize, nonblock: bool, respond: F) -> Option<WaitToken>
+    /// One whole message through `fh` for a buffer of `size` bytes, as
+    /// part of `call`; the answer goes to `respond`, now or when the wait
+    /// ends. A read that waits returns its token, with which
+    /// [`Mailslots::cancel_wait`] ends the wait.
+    pub fn read<F>(
+        &self,
+        fh: Fh,
+        call: ReadCall,
+        size: usize,
+        nonblock: bool,
+        respond: F,
+    ) -> Option<WaitToken>
     where
         F: FnOnce(Result<&[u8]>) + Send + 'static,
     {
         match self.handle(fh) {
-            Ok((Target::Local(slot), Role::Server { .. })) => {
-                slot.read(size, nonblock, respond).map(|id| WaitToken {
+            Ok((Target::Local(slot), Role::Server { .. })) => slot
+                .read(call, size, nonblock, respond)
+                .map(|id| WaitToken {
                     slot: Arc::downgrade(&slot),
                     id,
-                })
-            }
+                }),
             // A client opened for reading: Windows refuses its reads with
             // ERROR_ACCESS_DENIED, which is what Wine makes of EACCES.
             Ok((_, Role::Client)) => {

@@ -26,4 +26,4 @@ pub use mailslots::{
 };
 pub use remote::{RemoteSender, RemoteTarget, SendDone, Server, TargetKind, WindowsName};
 pub use sender::Sender;
-pub use slot::{Readiness, SlotInfo, Waker};
+pub use slot::{ReadCall, Readiness, SlotInfo, Waker};

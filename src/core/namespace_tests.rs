@@ -116,7 +116,7 @@ fn remote_names_open_as_clients_without_create() {
     assert_eq!((chat.kind, chat.perm), (Kind::Slot, 0o666));
     let fh = m.open(chat.ino).unwrap();
     let (tx, rx) = mpsc::channel();
-    m.read(fh, 100, true, move |r| {
+    m.read(fh, ReadCall::default(), 100, true, move |r| {
         tx.send(r.map(<[u8]>::to_vec)).unwrap()
     });
     assert_eq!(rx.recv().unwrap(), Err(Error::ReadAccessDenied));

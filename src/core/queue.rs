@@ -2,8 +2,11 @@
 //! as a 4-byte length, its 12-byte sender (`sender.rs`) and its payload.
 //!
 //! One contiguous ring instead of one allocation per message keeps the cost
-//! of a queued message at its payload plus 16 bytes, and lets the memory go
-//! back to the allocator as soon as the queue drains.
+//! of a queued message at its payload plus 16 bytes. The ring's capacity
+//! follows what is queued, both ways: it doubles when full and halves (or
+//! less) once a quarter or less of it is in use, so a slot that was filled
+//! to its quota and then mostly read holds memory for what it still queues,
+//! not for its peak.
 
 use std::collections::VecDeque;
 
@@ -17,6 +20,13 @@ const NETWORK: u32 = 1 << 31;
 
 /// Capacity kept when the queue empties; anything larger is released.
 const KEEP_CAPACITY: usize = 4096;
+/// The ring shrinks once its bytes in use fall below `1 / SHRINK_BELOW` of
+/// its capacity, to twice those bytes. The gap between the two (a shrunk
+/// ring is half full; it shrinks again at a quarter, grows again when full)
+/// means a queue going back and forth around one size does not reallocate
+/// each time, and every reallocation moves at most twice the bytes that
+/// were pushed or popped since the last one: O(1) per byte queued, amortised.
+const SHRINK_BELOW: usize = 4;
 
 #[derive(Default)]
 pub struct MessageQueue {
@@ -122,10 +132,20 @@ impl MessageQueue {
         self.ring.drain(..FRAME + len);
         self.count -= 1;
         self.payload -= len;
-        if self.count == 0 && self.ring.capacity() > KEEP_CAPACITY {
-            self.ring = VecDeque::new();
-        }
+        self.give_back_unused();
         Some((FRAME + len, code, network))
+    }
+
+    fn give_back_unused(&mut self) {
+        let (used, capacity) = (self.ring.len(), self.ring.capacity());
+        if capacity <= KEEP_CAPACITY {
+            return;
+        }
+        if used == 0 {
+            self.ring = VecDeque::new();
+        } else if used < capacity / SHRINK_BELOW {
+            self.ring.shrink_to((used * 2).max(KEEP_CAPACITY));
+        }
     }
 
     /// Discards everything and releases the memory; returns the bytes that
@@ -206,6 +226,92 @@ mod tests {
         assert!(q.ring.capacity() >= 10_000 * (64 + FRAME));
         while q.pop_front().is_some() {}
         assert!(q.ring.capacity() <= KEEP_CAPACITY);
+    }
+
+    /// The bound every operation keeps: at most four times the bytes in use,
+    /// or the small capacity an empty queue may keep.
+    fn assert_capacity_follows(q: &MessageQueue, at: &str) {
+        let (used, capacity) = (q.charged_bytes(), q.ring.capacity());
+        assert!(
+            capacity <= (SHRINK_BELOW * used).max(KEEP_CAPACITY),
+            "{at}: capacity {capacity} for {used} bytes queued"
+        );
+    }
+
+    #[test]
+    fn capacity_follows_occupancy_down_to_the_last_message() {
+        let mut q = MessageQueue::new();
+        // A slot filled to a 16 MiB quota, then read back but for one message.
+        let quota = 16 << 20;
+        let msg = [3u8; 1000];
+        while q.charged_bytes() + FRAME + msg.len() <= quota {
+            q.push(&msg, &NOBODY, false, quota);
+            assert_capacity_follows(&q, "filling");
+        }
+        assert!(q.ring.capacity() >= quota / 2);
+        while q.len() > 1 {
+            q.pop_front();
+            assert_capacity_follows(&q, "draining");
+        }
+        assert_eq!(q.charged_bytes(), FRAME + msg.len());
+        assert!(q.ring.capacity() <= KEEP_CAPACITY);
+        assert_eq!(front(&q).unwrap(), msg);
+    }
+
+    #[test]
+    fn wrapped_messages_survive_a_shrink() {
+        let mut q = MessageQueue::new();
+        let msg = |i: u32| -> Vec<u8> { (0..100 + i % 50).map(|b| (b ^ i) as u8).collect() };
+        // Pop and push until the ring's contents wrap around its end, then
+        // drain far enough for it to shrink.
+        for i in 0..2000 {
+            q.push(&msg(i), &[i as u8; 12], false, usize::MAX);
+        }
+        for i in 0..1500 {
+            assert_eq!(front(&q).unwrap(), msg(i));
+            q.pop_front();
+        }
+        for i in 2000..2600 {
+            q.push(&msg(i), &[i as u8; 12], false, usize::MAX);
+        }
+        let before = q.ring.capacity();
+        for i in 1500..2550 {
+            assert_eq!(front(&q).unwrap(), msg(i), "message {i}");
+            assert_eq!(q.front_sender(), Some(([i as u8; 12], false)));
+            q.pop_front();
+        }
+        assert!(q.ring.capacity() < before / 2);
+        for i in 2550..2600 {
+            assert_eq!(front(&q).unwrap(), msg(i), "message {i}");
+            q.pop_front();
+        }
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_queue_going_back_and_forth_keeps_its_capacity() {
+        let mut q = MessageQueue::new();
+        for _ in 0..10_000 {
+            q.push(&[5u8; 84], &NOBODY, false, usize::MAX);
+        }
+        // Drain until the ring has just shrunk, the worst place to start.
+        let mut capacity = q.ring.capacity();
+        while q.ring.capacity() == capacity {
+            q.pop_front();
+        }
+        capacity = q.ring.capacity();
+        // One message in, one out, and bursts of a few: none of it crosses
+        // the room left on either side, so nothing is reallocated.
+        for round in 0..10_000 {
+            let burst = 1 + round % 7;
+            for _ in 0..burst {
+                q.push(&[6u8; 84], &NOBODY, false, usize::MAX);
+            }
+            for _ in 0..burst {
+                q.pop_front();
+            }
+            assert_eq!(q.ring.capacity(), capacity, "round {round}");
+        }
     }
 
     #[test]

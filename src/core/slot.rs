@@ -21,6 +21,24 @@ pub type Responder = Box<dyn FnOnce(Result<&[u8]>) + Send>;
 /// Called once when a polled slot becomes readable or goes away.
 pub type Waker = Box<dyn FnOnce() + Send>;
 
+/// A read as part of its caller's system call. The kernel may carry one
+/// readv(2) in several reads when it cannot pin the whole buffer for one:
+/// the next follows from the same thread only if the last was filled to the
+/// byte, and says how many bytes the call has returned so far. A call's
+/// first read has returned nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadCall {
+    /// The calling thread; 0 when the kernel could not name it.
+    pub thread: u32,
+    /// Bytes the call returned before this read.
+    pub returned: u64,
+}
+
+/// Calls that got a message filling their read to the byte, and so may go
+/// on, remembered per slot. The kernel sends the next read right after the
+/// answer, so a few suffice; the oldest is forgotten first.
+const FILLED_CALLS: usize = 64;
+
 /// Bytes queued across the whole mount, against `--max-total-bytes`.
 pub struct Accounting {
     total: AtomicUsize,
@@ -58,6 +76,7 @@ impl Accounting {
 
 struct Waiter {
     size: usize,
+    call: ReadCall,
     deadline: Option<TimerKey>,
     respond: Responder,
 }
@@ -91,6 +110,45 @@ struct SlotState {
     last_message: SystemTime,
     /// Who sent the message a reader took last.
     last_sender: Option<Sender>,
+    /// (thread, bytes returned) of calls whose last read a message filled
+    /// exactly: a read from that thread which says it has returned those
+    /// bytes continues that call, which already has its message.
+    filled: Vec<(u32, u64)>,
+}
+
+impl SlotState {
+    /// A reader of `call` with a `size`-byte buffer takes a message of `len`
+    /// bytes. Only a message that fills the read to the byte lets the kernel
+    /// go on with the call, so only then is the call worth remembering.
+    fn handed(&mut self, call: ReadCall, size: usize, len: usize) {
+        if len != size || len == 0 {
+            return;
+        }
+        let mark = (call.thread, call.returned + len as u64);
+        if self.filled.contains(&mark) {
+            return;
+        }
+        if self.filled.len() == FILLED_CALLS {
+            self.filled.remove(0);
+        }
+        self.filled.push(mark);
+    }
+
+    /// Whether `call` continues one that already got its whole message;
+    /// forgets the call if so, since its next read (if any) starts anew.
+    fn continues_a_whole_message(&mut self, call: ReadCall) -> bool {
+        if call.returned == 0 {
+            return false;
+        }
+        let mark = (call.thread, call.returned);
+        match self.filled.iter().position(|m| *m == mark) {
+            Some(i) => {
+                self.filled.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 pub struct Slot {
@@ -128,6 +186,7 @@ impl Slot {
                 read_timeout,
                 last_message: SystemTime::now(),
                 last_sender: None,
+                filled: Vec::new(),
             }),
             max_queued,
             accounting,
@@ -221,6 +280,7 @@ impl Slot {
         );
         let w = self.take_waiter(st, taker).expect("found above");
         st.last_sender = Some(sender.clone());
+        st.handed(w.call, w.size, msg.len());
         Ok(Some(w.respond))
     }
 
@@ -257,11 +317,26 @@ impl Slot {
     /// parks the reader until a message arrives or its timeout passes.
     /// Returns the waiter's id when it was parked: [`Slot::cancel`] with it
     /// ends the wait.
-    pub fn read<F>(self: &Arc<Self>, size: usize, nonblock: bool, respond: F) -> Option<u64>
+    ///
+    /// Each call gets one whole message: a read that continues a call which
+    /// already has one gets end of file at once and takes nothing, which
+    /// ends the call with that message.
+    pub fn read<F>(
+        self: &Arc<Self>,
+        call: ReadCall,
+        size: usize,
+        nonblock: bool,
+        respond: F,
+    ) -> Option<u64>
     where
         F: FnOnce(Result<&[u8]>) + Send + 'static,
     {
         let mut st = self.state.lock();
+        if st.continues_a_whole_message(call) {
+            drop(st);
+            respond(Ok(&[]));
+            return None;
+        }
         if let Some(err) = st.closed {
             drop(st);
             respond(Err(err));
@@ -276,6 +351,7 @@ impl Slot {
             // Copied out, so the answer goes to the kernel without the lock.
             let msg = st.queue.with_front(<[u8]>::to_vec).unwrap_or_default();
             self.pop(&mut st);
+            st.handed(call, size, msg.len());
             drop(st);
             respond(Ok(&msg));
             return None;
@@ -301,6 +377,7 @@ impl Slot {
             id,
             Waiter {
                 size,
+                call,
                 deadline,
                 respond: Box::new(respond),
             },

@@ -53,7 +53,7 @@ fn read(
     wait: Duration,
 ) -> Option<Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel();
-    m.read(fh, size, nonblock, move |r| {
+    m.read(fh, ReadCall::default(), size, nonblock, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     rx.recv_timeout(wait).ok()
@@ -155,7 +155,7 @@ fn a_waiting_reader_gets_the_next_message() {
     let m = fs();
     let (ino, s) = server(&m, "w");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 100, false, move |r| {
+    m.read(s, ReadCall::default(), 100, false, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     assert!(
@@ -177,7 +177,7 @@ fn a_waiter_with_a_small_buffer_is_told_and_the_message_stays() {
     let m = fs();
     let (ino, s) = server(&m, "w");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 2, false, move |r| {
+    m.read(s, ReadCall::default(), 2, false, move |r| {
         let _ = tx.send(r.map(|b| b.to_vec()));
     });
     let c = m.open(ino).unwrap();
@@ -357,7 +357,7 @@ fn shutdown_answers_every_waiting_reader() {
     let m = fs();
     let (_, s) = server(&m, "s");
     let (tx, rx) = mpsc::channel();
-    m.read(s, 10, false, move |r| {
+    m.read(s, ReadCall::default(), 10, false, move |r| {
         tx.send(r.map(|b| b.to_vec())).unwrap()
     });
     m.shutdown();
@@ -377,7 +377,7 @@ fn shutdown_answers_every_waiting_reader() {
 fn park(m: &Mailslots, fh: Fh, size: usize) -> (WaitToken, mpsc::Receiver<Result<Vec<u8>>>) {
     let (tx, rx) = mpsc::channel();
     let token = m
-        .read(fh, size, false, move |r| {
+        .read(fh, ReadCall::default(), size, false, move |r| {
             let _ = tx.send(r.map(|b| b.to_vec()));
         })
         .expect("the read waits");
@@ -560,4 +560,85 @@ fn a_directory_read_from_any_offset_ends() {
         .unwrap();
         assert_eq!(seen, 0, "offset {cookie}");
     }
+}
+
+/// A read that belongs to `call`, answered at once (it must not wait).
+fn part(m: &Mailslots, fh: Fh, thread: u32, returned: u64, size: usize) -> Result<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    let call = ReadCall { thread, returned };
+    m.read(fh, call, size, false, move |r| {
+        let _ = tx.send(r.map(|b| b.to_vec()));
+    });
+    rx.recv_timeout(Duration::from_secs(1))
+        .expect("answered at once")
+}
+
+#[test]
+fn a_call_that_got_a_whole_message_gets_nothing_more() {
+    let m = fs();
+    let (ino, s) = server(&m, "v");
+    let c = m.open(ino).unwrap();
+    write(&m, c, b"exact").unwrap();
+    write(&m, c, b"next").unwrap();
+    // The message fills the first read to the byte, so the kernel goes on
+    // with the call: that read ends it and takes nothing.
+    assert_eq!(part(&m, s, 7, 0, 5).unwrap(), b"exact");
+    assert_eq!(part(&m, s, 7, 5, 100).unwrap(), b"");
+    assert_eq!(m.slot_info(ino).unwrap().message_count, 1);
+    // Once ended, the thread's next call starts anew.
+    assert_eq!(part(&m, s, 7, 0, 100).unwrap(), b"next");
+    // With nothing queued, the continuation does not wait for a message.
+    write(&m, c, b"alone").unwrap();
+    assert_eq!(part(&m, s, 7, 0, 5).unwrap(), b"alone");
+    assert_eq!(part(&m, s, 7, 5, 100).unwrap(), b"");
+    assert_eq!(m.slot_info(ino).unwrap().waiting_readers, 0);
+}
+
+#[test]
+fn a_waiting_read_filled_to_the_byte_ends_its_call_too() {
+    let m = fs();
+    let (ino, s) = server(&m, "w");
+    let (tx, rx) = mpsc::channel();
+    let call = ReadCall {
+        thread: 9,
+        returned: 0,
+    };
+    m.read(s, call, 4, false, move |r| {
+        let _ = tx.send(r.map(|b| b.to_vec()));
+    })
+    .expect("the read waits");
+    let c = m.open(ino).unwrap();
+    write(&m, c, b"four").unwrap();
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(1)).unwrap().unwrap(),
+        b"four"
+    );
+    write(&m, c, b"more").unwrap();
+    assert_eq!(part(&m, s, 9, 4, 100).unwrap(), b"");
+    assert_eq!(now(&m, s, 100).unwrap(), b"more");
+}
+
+#[test]
+fn only_a_read_where_a_whole_message_ended_its_call_is_a_continuation() {
+    let m = fs();
+    let (ino, s) = server(&m, "x");
+    let c = m.open(ino).unwrap();
+    for msg in [&b"short"[..], b"exact", b"third"] {
+        write(&m, c, msg).unwrap();
+    }
+    // A message shorter than the read ends the call in the kernel: a read at
+    // that offset afterwards is not a continuation, and gets a message.
+    assert_eq!(part(&m, s, 7, 0, 10).unwrap(), b"short");
+    assert_eq!(part(&m, s, 7, 5, 10).unwrap(), b"exact");
+    write(&m, c, b"fourth").unwrap();
+    write(&m, c, b"fifth").unwrap();
+    // Another thread, or another offset, does not continue thread 7's call.
+    assert_eq!(part(&m, s, 7, 0, 5).unwrap(), b"third");
+    assert_eq!(part(&m, s, 8, 5, 10).unwrap(), b"fourth");
+    assert_eq!(part(&m, s, 7, 6, 10).unwrap(), b"fifth");
+    assert_eq!(part(&m, s, 7, 5, 10).unwrap(), b"");
+    // A first read too small for the message takes nothing.
+    write(&m, c, b"too long").unwrap();
+    assert_eq!(part(&m, s, 7, 0, 3), Err(Error::BufferTooSmall));
+    assert_eq!(part(&m, s, 7, 0, 8).unwrap(), b"too long");
 }

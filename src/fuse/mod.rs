@@ -203,7 +203,10 @@ fn entry(reply: Reply, result: core::Result<core::Attr>, op: &str, what: &OsStr)
 impl MailslotFs {
     fn read(&self, req: &Request, mut a: Args, reply: Reply) -> Option<()> {
         let fh = a.u64()?;
-        let _offset = a.u64()?;
+        // On a stream handle every read(2) starts at offset 0; a read at a
+        // later offset is the kernel carrying on one readv(2) whose buffers
+        // did not fit in one request, that many bytes into the call.
+        let offset = a.u64()?;
         let size = a.u32()?;
         let read_flags = a.u32()?;
         let _lock_owner = a.u64()?;
@@ -222,12 +225,20 @@ impl MailslotFs {
         let nonblock = flags as i32 & libc::O_NONBLOCK != 0;
         let interrupts = reply.interrupts();
         let subject = self.subject(req.header.nodeid);
-        let waiting = self
-            .core
-            .read(fh, size as usize, nonblock, move |result| match result {
+        let call = core::ReadCall {
+            thread: req.header.pid,
+            returned: offset,
+        };
+        let waiting = self.core.read(
+            fh,
+            call,
+            size as usize,
+            nonblock,
+            move |result| match result {
                 Ok(msg) => reply.ok(&[msg]),
                 Err(e) => reply.error(refuse("read", &subject, e)),
-            });
+            },
+        );
         if let Some(token) = waiting {
             let core = self.core.clone();
             interrupts.on_interrupt(move || {
