@@ -198,6 +198,7 @@ else
 fi
 mounted || die "$MOUNTPOINT is not mounted; see the log ($log)"
 echo "mailslotfs is mounted at $MOUNTPOINT (log: $log). Try:"
-echo "  mailslot listen demo &  mailslot send demo hello"
+echo "  mailslot listen demo           # in one terminal: the server, prints what arrives"
+echo "  mailslot send demo hello       # in another, once listen runs"
 echo "  exec 3<>$MOUNTPOINT/demo; echo hello > $MOUNTPOINT/demo; timeout 1 cat <&3"
 echo "Stop it with \`mailslotfs --stop $MOUNTPOINT\`; remove everything with \`$0 --uninstall\`."
