@@ -575,6 +575,7 @@ os.setxattr(P('box'), 'user.mailslot.read_timeout_ms', b'forever')
 j = json.loads(info('--json', 'box'))
 assert j['next_message_size'] == -1 and j['message_count'] == 0, j
 assert j['read_timeout_ms'] is None, j       # forever: every field a number or null
+assert (j['name'], j['windows_name']) == ('box', r'\\.\mailslot\box'), j   # as in ls --json
 assert all(isinstance(j[k], int) for k in ['max_message_size', 'next_message_size', 'message_count', 'queued_bytes']), j
 "#,
     );
@@ -587,6 +588,7 @@ assert all(isinstance(j[k], int) for k in ['max_message_size', 'next_message_siz
         keys,
         [
             "name",
+            "windows_name",
             "path",
             "max_message_size",
             "next_message_size",
@@ -595,9 +597,9 @@ assert all(isinstance(j[k], int) for k in ['max_message_size', 'next_message_siz
             "read_timeout_ms"
         ]
     );
-    assert_eq!(rows[3], "next_message_size  5");
-    assert_eq!(rows[4], "message_count      2");
-    assert_eq!(rows[6], "read_timeout_ms    2500");
+    assert_eq!(rows[4], "next_message_size  5");
+    assert_eq!(rows[5], "message_count      2");
+    assert_eq!(rows[7], "read_timeout_ms    2500");
 }
 
 #[test]
@@ -705,6 +707,24 @@ fn exit_4_not_mounted() {
         .output()
         .unwrap();
     assert_fails(&out, 4, "nothing is mounted there");
+}
+
+/// A listener waiting when its daemon is killed outright (the kernel ends
+/// the wait with ECONNABORTED) exits 4, as any "not mounted" does.
+#[test]
+fn exit_4_when_the_daemon_is_killed_under_a_waiting_listen() {
+    let mut m = Mount::start();
+    let l = Listener::start(&m, "w", &["w"]);
+    wait_until("listen to wait", LIVENESS, || {
+        xattr::get(m.p("w"), "user.mailslot.waiting_readers")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v == b"1")
+    });
+    m.signal_and_wait(nix::sys::signal::Signal::SIGKILL);
+    let (status, _, err) = l.finish();
+    assert_eq!(status.code(), Some(4), "{err}");
+    assert!(err.contains("mailslotfs mount stopped"), "{err}");
 }
 
 #[test]

@@ -57,17 +57,17 @@ pub fn main() -> ExitCode {
     if opts.source.is_some() && already_mailslotfs(&opts.mountpoint) {
         // mount(8) asked again for what is mounted: `mount -a` does when a
         // file named like the source (./mailslotfs) makes it miss the entry.
-        eprintln!(
-            "mailslotfs: {} is already a mailslotfs mount; nothing to do",
-            opts.mountpoint.display()
-        );
+        // Nothing to do, and nothing to say: `mount -a` stays quiet.
         return ExitCode::SUCCESS;
     }
     let plan = match preflight::check(&opts) {
         Ok(plan) => plan,
         Err(e) => {
             eprintln!("mailslotfs: {e}");
-            return ExitCode::FAILURE;
+            return match e {
+                preflight::Refusal::Usage(_) => ExitCode::from(2),
+                preflight::Refusal::Environment(_) => ExitCode::FAILURE,
+            };
         }
     };
     let sink = match logging::choose(&opts) {

@@ -22,7 +22,34 @@ pub struct Plan {
     pub max_pages: u16,
 }
 
-pub fn check(opts: &Options) -> Result<Plan, String> {
+/// Why a start cannot work: a wrong command line (exit status 2, as every
+/// other wrong option) or a machine that cannot take the mount (1).
+#[derive(Debug)]
+pub enum Refusal {
+    Usage(String),
+    Environment(String),
+}
+
+impl From<String> for Refusal {
+    fn from(text: String) -> Self {
+        Refusal::Environment(text)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(text: &str) -> Self {
+        Refusal::Environment(text.into())
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (Refusal::Usage(t) | Refusal::Environment(t)) = self;
+        f.write_str(t)
+    }
+}
+
+pub fn check(opts: &Options) -> Result<Plan, Refusal> {
     let shown = opts.mountpoint.display();
     let mountpoint = match opts.mountpoint.canonicalize() {
         Ok(p) => p,
@@ -30,23 +57,24 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
             return Err(format!(
                 "mount point {shown} is a dead FUSE mount (Transport endpoint is not connected); \
                  run `umount -l {shown}` first"
-            ));
+            )
+            .into());
         }
-        Err(e) => return Err(format!("mount point {shown}: {}", error_text(&e))),
+        Err(e) => return Err(format!("mount point {shown}: {}", error_text(&e)).into()),
     };
     if !mountpoint.is_dir() {
-        return Err(format!("mount point {shown} is not a directory"));
+        return Err(format!("mount point {shown} is not a directory").into());
     }
     if is_fuse(&mountpoint) {
-        return Err(format!("{shown} is already a FUSE mount; unmount it first"));
+        return Err(format!("{shown} is already a FUSE mount; unmount it first").into());
     }
     match std::fs::read_dir(&mountpoint) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                return Err(format!("mount point {shown} is not empty"));
+                return Err(format!("mount point {shown} is not empty").into());
             }
         }
-        Err(e) => return Err(format!("mount point {shown}: {}", error_text(&e))),
+        Err(e) => return Err(format!("mount point {shown}: {}", error_text(&e)).into()),
     }
     if !Path::new("/dev/fuse").exists() {
         return Err("no /dev/fuse: load the fuse module (modprobe fuse) or install fuse3".into());
@@ -74,32 +102,42 @@ pub fn check(opts: &Options) -> Result<Plan, String> {
         .map_or(4096, |p| p as usize);
     let ceiling = message_ceiling(max_pages, page);
     if ceiling == 0 {
-        return Err(format!(
-            "fs.fuse.max_pages_limit is {max_pages}; mailslotfs needs at least 2"
-        ));
+        return Err(
+            format!("fs.fuse.max_pages_limit is {max_pages}; mailslotfs needs at least 2").into(),
+        );
     }
     let mut limits = Limits::new(ceiling);
     limits.max_message_size = match opts.max_message_size {
         0 => ceiling,
         n if n <= ceiling => n,
         n => {
-            return Err(format!(
+            return Err(Refusal::Usage(format!(
                 "--max-message-size {n} is larger than the largest message this mount can carry whole: \
                  {ceiling} bytes ((fs.fuse.max_pages_limit {max_pages} - 1) x {page}-byte pages)"
-            ));
+            )));
         }
     };
     limits.read_timeout = opts.read_timeout;
     limits.max_queued_bytes = opts.max_queued_bytes;
     limits.max_total_bytes = opts.max_total_bytes;
     if limits.max_queued_bytes == 0 || limits.max_total_bytes == 0 {
-        return Err("--max-queued-bytes and --max-total-bytes must be above 0".into());
+        return Err(Refusal::Usage(
+            "--max-queued-bytes and --max-total-bytes must be above 0".into(),
+        ));
     }
     // Each session thread keeps a buffer this large; 16 MiB bounds it.
     let max_write = (max_pages * page).min(16 << 20) as u32;
     let max_pages = u16::try_from(max_pages).unwrap_or(u16::MAX);
     Ok(Plan {
-        network: network(opts)?,
+        // The network's refusals that name an option are a wrong command
+        // line; the others (an interface that is not there) the machine's.
+        network: network(opts).map_err(|e| {
+            if e.starts_with("--") {
+                Refusal::Usage(e)
+            } else {
+                Refusal::Environment(e)
+            }
+        })?,
         mountpoint,
         limits,
         max_write,

@@ -74,7 +74,9 @@ impl Failure {
         match err.raw_os_error() {
             Some(ENOENT) => Failure::NoSuchSlot(format!("{what}: no such slot")),
             Some(EPIPE) => Failure::NoSuchSlot(format!("{what}: the slot's server closed it")),
-            Some(ENOTCONN) => Failure::NotMounted(format!(
+            // ECONNABORTED: a read waiting when the daemon died (even by
+            // SIGKILL) is ended with it by the kernel.
+            Some(ENOTCONN | ECONNABORTED) => Failure::NotMounted(format!(
                 "{what}: the mailslotfs mount stopped (transport endpoint is not connected)"
             )),
             Some(EMSGSIZE) => Failure::TooLarge(format!("{what}: message too large for the slot")),
@@ -142,6 +144,7 @@ mod tests {
         assert_eq!(f(libc::ENOENT), 3);
         assert_eq!(f(libc::EPIPE), 3);
         assert_eq!(f(libc::ENOTCONN), 4);
+        assert_eq!(f(libc::ECONNABORTED), 4);
         assert_eq!(f(libc::EMSGSIZE), 5);
         assert_eq!(f(libc::ENOSPC), 6);
         assert_eq!(f(libc::EEXIST), 7);

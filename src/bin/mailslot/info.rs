@@ -41,7 +41,8 @@ pub fn info(mount: &Path, args: &InfoArgs) -> Result<(), Failure> {
             .find(|(k, _)| *k == "read_timeout_ms")
             .map_or("", |(_, v)| v.as_str());
         let info = InfoJson {
-            name: slot.windows_name(),
+            name: &slot.relative,
+            windows_name: slot.windows_name(),
             path: slot.path.to_string_lossy().into_owned(),
             max_message_size: number("max_message_size")?,
             next_message_size: number("next_message_size")?,
@@ -55,7 +56,8 @@ pub fn info(mount: &Path, args: &InfoArgs) -> Result<(), Failure> {
         json_line(&info, &mut out);
     } else {
         let mut rows = vec![
-            ("name", slot.windows_name()),
+            ("name", slot.relative.clone()),
+            ("windows_name", slot.windows_name()),
             ("path", slot.path.display().to_string()),
         ];
         rows.extend(fields);
@@ -69,8 +71,10 @@ pub fn info(mount: &Path, args: &InfoArgs) -> Result<(), Failure> {
 /// `info --json`: every GetMailslotInfo field a number; a read timeout of
 /// forever (MAILSLOT_WAIT_FOREVER) is `null`.
 #[derive(Serialize)]
-struct InfoJson {
-    name: String,
+/// `name` and `windows_name` mean what they mean in `ls --json`.
+struct InfoJson<'a> {
+    name: &'a str,
+    windows_name: String,
     path: String,
     max_message_size: i64,
     next_message_size: i64,

@@ -41,8 +41,9 @@ pub fn check(mount: &Path) -> Result<PathBuf, Failure> {
 
 fn not_mounted(mount: &Path, why: &str) -> Failure {
     Failure::NotMounted(format!(
-        "{} is not a mailslotfs mount: {why} (mount it with `mailslotfs {}`, or choose \
-         another with --mount or MAILSLOT_MOUNT)",
+        "{} is not a mailslotfs mount: {why} (as root: `mailslotfs --allow-other {}`, or \
+         `systemctl start mailslotfs` where it is installed; or choose another with --mount \
+         or MAILSLOT_MOUNT)",
         mount.display(),
         mount.display()
     ))
