@@ -985,11 +985,7 @@ impl Mailslots {
                 respond(Err(Error::MessageTooLarge))
             }
             Target::Local(slot) => {
-                let sender = Sender::Local {
-                    uid: caller.uid,
-                    gid: caller.gid,
-                    pid: caller.pid,
-                };
+                let sender = Sender::local(caller.uid, caller.gid, caller.pid);
                 respond(slot.deliver(data, &sender).map(|()| len))
             }
             Target::Remote(at) => {
@@ -1001,6 +997,7 @@ impl Mailslots {
                         &at.target,
                         &at.path,
                         data.to_vec(),
+                        Sender::local(caller.uid, caller.gid, caller.pid),
                         Box::new(move |r| respond(r.map(|()| len))),
                     ),
                     Ok(_) => respond(Err(Error::MessageTooLarge)),
@@ -1228,7 +1225,8 @@ impl Mailslots {
             Attribute::NextSender => slot.next_sender(),
             Attribute::LastSender => slot.last_sender(),
             _ => None,
-        };
+        }
+        .map(|s| s.seen_by(caller.pid));
         Ok(attribute.format(&slot.info(), sender.as_ref()).into_bytes())
     }
 

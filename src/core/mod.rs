@@ -6,6 +6,7 @@ pub mod error;
 pub mod limits;
 mod mailslots;
 pub mod names;
+mod pidns;
 pub mod queue;
 pub mod remote;
 pub mod sender;

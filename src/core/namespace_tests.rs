@@ -42,7 +42,14 @@ impl RemoteSender for Recorder {
         Ok(50)
     }
 
-    fn send(&self, target: &RemoteTarget, path: &[String], data: Vec<u8>, done: SendDone) {
+    fn send(
+        &self,
+        target: &RemoteTarget,
+        path: &[String],
+        data: Vec<u8>,
+        _writer: Sender,
+        done: SendDone,
+    ) {
         self.sent
             .lock()
             .unwrap()

@@ -15,7 +15,9 @@ use super::sender::SenderCode;
 /// Bytes of framing stored with every message; charged against the quotas so
 /// that the limits bound real memory, not just payload.
 pub const FRAME: usize = 16;
-/// Set in the length word of a message whose sender is a network origin.
+/// Set in the length word of a message whose sender is kept in the
+/// mount's table of senders (a network origin, or a local writer that came
+/// through a name: see `sender`).
 const NETWORK: u32 = 1 << 31;
 
 /// Capacity kept when the queue empties; anything larger is released.

@@ -261,9 +261,18 @@ pub trait RemoteSender: Send + Sync {
     /// error when no message can (an unusable name).
     fn max_message_size(&self, target: &RemoteTarget, path: &[String]) -> Result<usize>;
 
-    /// Sends one message; `done` is called once it left or was refused
-    /// (perhaps later, after resolving a computer's name).
-    fn send(&self, target: &RemoteTarget, path: &[String], data: Vec<u8>, done: SendDone);
+    /// Sends one message written by the local process `writer`; `done`
+    /// is called once it left or was refused (perhaps later, after
+    /// resolving a computer's name). Where the target is this host's own
+    /// name, the copy delivered here names `writer`, never this host.
+    fn send(
+        &self,
+        target: &RemoteTarget,
+        path: &[String],
+        data: Vec<u8>,
+        writer: super::Sender,
+        done: SendDone,
+    );
 }
 
 #[cfg(test)]

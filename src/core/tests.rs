@@ -491,7 +491,12 @@ fn timeouts_cost_nothing_once_a_wait_ends() {
 
 fn sender_attr(m: &Mailslots, ino: Ino, which: &str) -> String {
     let name = format!("user.mailslot.{which}_sender");
-    String::from_utf8(m.getxattr(ino, n(&name), ROOT_USER).unwrap()).unwrap()
+    // A reader the daemon can see, in its own PID namespace.
+    let reader = Caller {
+        pid: std::process::id(),
+        ..ROOT_USER
+    };
+    String::from_utf8(m.getxattr(ino, n(&name), reader).unwrap()).unwrap()
 }
 
 #[test]
@@ -523,12 +528,12 @@ fn every_message_remembers_its_sender() {
     );
     assert_eq!(
         sender_attr(&m, ino, "next"),
-        "network address=198.18.0.9:138 name=PEER<20>"
+        "network address=198.18.0.9:138 name=\"PEER<20>\""
     );
     assert_eq!(now(&m, s, 100).unwrap(), b"remote");
     assert_eq!(
         sender_attr(&m, ino, "last"),
-        "network address=198.18.0.9:138 name=PEER<20>"
+        "network address=198.18.0.9:138 name=\"PEER<20>\""
     );
     // The origin leaves the table with its last message.
     assert_eq!(m.network_origins(), 0);

@@ -21,7 +21,10 @@
 //!   datagram port is its own broadcast looped back, dropped as nmbd drops
 //!   it. What this host sends to itself (a write to its own name, or to a
 //!   group it is in, which Windows also delivers locally) is delivered
-//!   locally by the sender, once, under the same rules as a received one.
+//!   locally by the sender, once, under the same rules as a received one,
+//!   as a message from the local writer (`local uid=… via=@HOST`): a write
+//!   to this computer's own name never touches the wire, and a group
+//!   write's copy on the wire comes back only to be dropped.
 //! - **Only answers to its own questions.** A name query response counts
 //!   only if it has the transaction id, the name and the type of a query
 //!   this daemon has open, arrived addressed to it, and comes from the
@@ -30,7 +33,6 @@
 //!   nothing and costs no memory.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -143,21 +145,6 @@ counters! {
 
 fn bump(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Who sent a datagram, as far as the network tells: the UDP source and
-/// the NetBIOS source name. Neither is proof (UDP and NetBIOS have no
-/// authentication); this is what a queued message's sender is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatagramSource {
-    pub address: SocketAddrV4,
-    pub name: NetbiosName,
-}
-
-impl fmt::Display for DatagramSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {}", self.name, self.address)
-    }
 }
 
 type NameKey = (String, u8);
@@ -427,13 +414,6 @@ impl Network {
         out
     }
 
-    fn me_as_source(&self) -> DatagramSource {
-        DatagramSource {
-            address: SocketAddrV4::new(self.config.address, self.config.dgram_port),
-            name: self.me.clone(),
-        }
-    }
-
     /// Whether this host has `name`, as a Windows workstation would: see
     /// the module documentation.
     fn listens_to(&self, name: &NetbiosName) -> bool {
@@ -586,32 +566,31 @@ impl Network {
             );
             return;
         }
-        // The sender as the datagram tells it; what a queued message's
-        // sender identity is made of.
-        let source = DatagramSource {
-            address: from,
-            name: dgram.source.clone(),
+        // The sender as the datagram tells it: the UDP source and the
+        // NetBIOS source name, neither of them proof (UDP and NetBIOS have
+        // no authentication).
+        let sender = crate::core::Sender::Network {
+            source: from,
+            name: dgram.source.to_string(),
         };
-        self.deliver(&dgram.mailslot, &dgram.data, &source);
+        self.deliver(&dgram.mailslot, &dgram.data, &sender);
     }
 
     /// Queues `data` into the local slot of `mailslot`, as a message from
-    /// `source`; counts and logs what could not be.
-    fn deliver(&self, mailslot: &str, data: &[u8], source: &DatagramSource) {
+    /// `sender`; counts and logs what could not be. Whoever sent it, the
+    /// slot is reached under the network's rule (other users' rights):
+    /// going round through a name gains nobody anything.
+    fn deliver(&self, mailslot: &str, data: &[u8], sender: &crate::core::Sender) {
         let c = &self.counters;
         let Ok(path) = wire::mailslot_components(mailslot) else {
             bump(&c.dropped_malformed);
-            log::debug!("datagram from {source} dropped: bad mailslot name {mailslot:?}");
+            log::debug!("message from {sender} dropped: bad mailslot name {mailslot:?}");
             return;
         };
         let Some(core) = self.core.upgrade() else {
             return;
         };
-        let sender = crate::core::Sender::Network {
-            source: source.address,
-            name: source.name.to_string(),
-        };
-        match core.deliver_to_path(&path, data, &sender) {
+        match core.deliver_to_path(&path, data, sender) {
             Ok(()) => bump(&c.delivered),
             Err(e) => {
                 bump(match e {
@@ -620,7 +599,7 @@ impl Network {
                     Error::NotOpenToNetwork => &c.dropped_denied,
                     _ => &c.dropped_no_slot,
                 });
-                log::debug!("datagram from {source} for {mailslot} dropped: {e}");
+                log::debug!("message from {sender} for {mailslot} dropped: {e}");
             }
         }
     }
@@ -842,7 +821,14 @@ impl RemoteSender for Network {
             .ok_or(Error::InvalidName)
     }
 
-    fn send(&self, target: &RemoteTarget, path: &[String], data: Vec<u8>, done: SendDone) {
+    fn send(
+        &self,
+        target: &RemoteTarget,
+        path: &[String],
+        data: Vec<u8>,
+        writer: crate::core::Sender,
+        done: SendDone,
+    ) {
         // Mailslot names compare without case, but Windows clients send them
         // upper-cased, and some receivers match the well-known ones exactly.
         let mailslot = match wire::mailslot_name(path) {
@@ -870,8 +856,19 @@ impl RemoteSender for Network {
         let to_me = !group && destination.name().eq_ignore_ascii_case(self.me.name());
         if ours {
             // Windows delivers a write to this computer, or to a group it
-            // is in, to its own slot of that name as well.
-            self.deliver(&mailslot, &data, &self.me_as_source());
+            // is in, to its own slot of that name as well. That copy never
+            // crosses the wire, so it is the writer's, not this host's:
+            // naming the host would hide the uid behind a datagram.
+            let writer = match writer {
+                crate::core::Sender::Local { uid, gid, pid, .. } => crate::core::Sender::Local {
+                    uid,
+                    gid,
+                    pid,
+                    via: Some(target.component()),
+                },
+                other => other,
+            };
+            self.deliver(&mailslot, &data, &writer);
         }
         if to_me {
             if !ours {

@@ -72,6 +72,8 @@ struct JsonSender<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pid: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     port: Option<u16>,
@@ -79,31 +81,72 @@ struct JsonSender<'a> {
     name: Option<&'a str>,
 }
 
-/// `local uid=U gid=G pid=P` or `network address=A:PORT name=N`; `none`
-/// (or anything this version does not know) is left out of the output.
+/// `local uid=U gid=G pid=P [via=T]` or `network address=A:PORT
+/// name="N"`; `none`, anything malformed, or anything this version does
+/// not know is left out of the output rather than guessed at.
 fn json_sender(text: &str) -> Option<JsonSender<'_>> {
-    let mut words = text.split(' ');
-    let kind = words.next().filter(|k| *k == "local" || *k == "network")?;
+    let (kind, mut rest) = text.split_once(' ')?;
+    let local = match kind {
+        "local" => true,
+        "network" => false,
+        _ => return None,
+    };
     let mut sender = JsonSender {
         kind,
         ..JsonSender::default()
     };
-    for word in words {
-        let (key, value) = word.split_once('=')?;
-        match key {
-            "uid" => sender.uid = Some(value.parse().ok()?),
-            "gid" => sender.gid = Some(value.parse().ok()?),
-            "pid" => sender.pid = Some(value.parse().ok()?),
-            "address" => {
+    while !rest.is_empty() {
+        let (key, value, after) = field(rest)?;
+        rest = after;
+        // Each kind has its own keys: a network name can never supply a
+        // uid, whatever an older daemon printed.
+        match (local, key) {
+            (true, "uid") => sender.uid = Some(value.parse().ok()?),
+            (true, "gid") => sender.gid = Some(value.parse().ok()?),
+            (true, "pid") => sender.pid = Some(value.parse().ok()?),
+            (true, "via") => sender.via = Some(value),
+            (false, "address") => {
                 let (ip, port) = value.rsplit_once(':')?;
                 sender.address = Some(ip);
                 sender.port = Some(port.parse().ok()?);
             }
-            "name" => sender.name = Some(value),
+            (false, "name") => sender.name = Some(value),
             _ => {}
         }
     }
     Some(sender)
+}
+
+/// The first `key=value` field of `text` and what follows it, by the
+/// attribute's rule (docs/usage.md): a quoted value runs to the next `"`,
+/// which the daemon never leaves inside one; any other value runs to the
+/// next space. One space separates fields.
+fn field(text: &str) -> Option<(&str, &str, &str)> {
+    let (key, rest) = text.split_once('=')?;
+    if key.is_empty() || key.contains([' ', '"']) {
+        return None;
+    }
+    let (value, after) = match rest.strip_prefix('"') {
+        Some(quoted) => {
+            let (value, after) = quoted.split_once('"')?;
+            (value, after)
+        }
+        None => {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            let value = &rest[..end];
+            if value.contains('"') {
+                return None;
+            }
+            (value, &rest[end..])
+        }
+    };
+    let after = match after.strip_prefix(' ') {
+        Some(next) if !next.is_empty() => next,
+        Some(_) => return None,
+        None if after.is_empty() => after,
+        None => return None,
+    };
+    Some((key, value, after))
 }
 
 #[cfg(test)]
@@ -153,12 +196,51 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"size\":2,\"text\":\"hi\",\"sender\":{\"kind\":\"local\",\"uid\":4242,\"gid\":100,\"pid\":77}}\n"
         );
-        let net = json_sender("network address=198.18.0.2:138 name=HOSTA<00>").unwrap();
+        let net = json_sender("network address=198.18.0.2:138 name=\"HOSTA<00>\"").unwrap();
         assert_eq!(
             serde_json::to_string(&net).unwrap(),
             "{\"kind\":\"network\",\"address\":\"198.18.0.2\",\"port\":138,\"name\":\"HOSTA<00>\"}"
         );
         assert_eq!(json_sender("none"), None);
+    }
+
+    fn json(text: &str) -> String {
+        json_sender(text).map_or_else(|| "-".into(), |s| serde_json::to_string(&s).unwrap())
+    }
+
+    #[test]
+    fn a_name_is_a_name_whatever_it_holds() {
+        assert_eq!(
+            json("network address=198.18.0.7:138 name=\"pid=1 uid=0 z=<00>\""),
+            "{\"kind\":\"network\",\"address\":\"198.18.0.7\",\"port\":138,\"name\":\"pid=1 uid=0 z=<00>\"}"
+        );
+        assert_eq!(
+            json("network address=198.18.0.7:138 name=\"A B<00>\""),
+            "{\"kind\":\"network\",\"address\":\"198.18.0.7\",\"port\":138,\"name\":\"A B<00>\"}"
+        );
+        assert_eq!(
+            json("network address=198.18.0.7:138 name=\"A\\x22 uid=0<00>\""),
+            "{\"kind\":\"network\",\"address\":\"198.18.0.7\",\"port\":138,\"name\":\"A\\\\x22 uid=0<00>\"}"
+        );
+        // What an older daemon printed, unquoted: never a uid for a host.
+        assert_eq!(
+            json("network address=198.18.0.7:138 name=pid=1 uid=0 z=<00>"),
+            "{\"kind\":\"network\",\"address\":\"198.18.0.7\",\"port\":138,\"name\":\"pid=1\"}"
+        );
+        assert_eq!(json("network address=198.18.0.7:138 name=A B<00>"), "-");
+        assert_eq!(
+            json("local uid=4242 gid=4242 pid=0 via=@@CORP"),
+            "{\"kind\":\"local\",\"uid\":4242,\"gid\":4242,\"pid\":0,\"via\":\"@@CORP\"}"
+        );
+        for broken in [
+            "network address=1.2.3.4:138 name=\"open",
+            "network address=1.2.3.4:138 name=\"a\"b",
+            "network address=1.2.3.4:138  name=\"a\"",
+            "network address=1.2.3.4:138 ",
+            "local",
+        ] {
+            assert_eq!(json(broken), "-", "{broken}");
+        }
     }
 
     #[test]
