@@ -374,9 +374,12 @@ cleanup() {{
 }}
 trap cleanup EXIT
 # Other mailslotfs mounts of the machine are detached from this namespace
-# only, so that no removal here can reach them.
+# only, so that no removal here can reach them. Other tests run meanwhile:
+# a mount whose directory they have already removed cannot be reached by
+# any path, and that is all this asks.
 awk '$3 == "fuse.mailslotfs" {{ print $2 }}' /proc/mounts | while read -r m; do
-    umount -l "$(printf '%b' "$(printf '%s' "$m" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')")"
+    p="$(printf '%b' "$(printf '%s' "$m" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')")"
+    umount -l "$p" 2>/dev/null || [ ! -e "$p" ] || ! mountpoint -q "$p"
 done
 for d in usr etc var; do mkdir -p "$DIR/upper/$d" "$DIR/work/$d"; done
 # The machine's apt may be at work: the overlays are made, and dpkg's state
