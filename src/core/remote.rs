@@ -19,6 +19,7 @@
 use std::ffi::OsStr;
 
 use super::error::{Error, Result};
+use super::mailslots::Caller;
 use super::names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -261,9 +262,17 @@ pub trait RemoteSender: Send + Sync {
     /// error when no message can (an unusable name).
     fn max_message_size(&self, target: &RemoteTarget, path: &[String]) -> Result<usize>;
 
-    /// Sends one message; `done` is called once it left or was refused
-    /// (perhaps later, after resolving a computer's name).
-    fn send(&self, target: &RemoteTarget, path: &[String], data: Vec<u8>, done: SendDone);
+    /// Sends one message written by `writer`; `done` is called once it
+    /// left or was refused (perhaps later, after resolving a computer's
+    /// name, which is charged to the writer's user).
+    fn send(
+        &self,
+        target: &RemoteTarget,
+        path: &[String],
+        data: Vec<u8>,
+        writer: Caller,
+        done: SendDone,
+    );
 }
 
 #[cfg(test)]
