@@ -109,10 +109,8 @@ for p in others:
         ),
         &[&m.path],
     );
-    let f: std::collections::HashMap<&str, &str> = out
-        .lines()
-        .filter_map(|l| l.split_once(' '))
-        .collect();
+    let f: std::collections::HashMap<&str, &str> =
+        out.lines().filter_map(|l| l.split_once(' ')).collect();
     // 4 MiB of 64 KiB messages: 64 of them, then EDQUOT.
     assert_eq!(f["hostile"], "64 EDQUOT", "{out}\n{}", m.log());
     assert_eq!(f["victim"], "10 still mine", "{out}\n{}", m.log());

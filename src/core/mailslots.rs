@@ -30,9 +30,9 @@ use parking_lot::{Mutex, RwLock};
 use super::error::{Error, Result};
 use super::limits::Limits;
 use super::names;
+use super::quota::{Account, Quotas, Resource};
 use super::remote::{RemoteSender, RemoteTarget};
 use super::sender::{Origins, Sender};
-use super::quota::{Account, Quotas, Resource};
 use super::slot::{ReadCall, Readiness, Slot, SlotInfo, Waker};
 use super::timer::Timer;
 use super::xattr::{self, Attribute};
@@ -646,8 +646,7 @@ impl Mailslots {
             return true;
         }
         !self.accounting.privileged(maker)
-            && self.accounting.used(maker, Resource::Dirs) * 2
-                >= self.accounting.limits().dirs
+            && self.accounting.used(maker, Resource::Dirs) * 2 >= self.accounting.limits().dirs
     }
 
     /// Removes `dir` and then its parents for as long as each is empty,
@@ -776,7 +775,8 @@ impl Mailslots {
         let dir = self.node(parent)?;
         if let Body::RemoteDir(at) = &dir.body {
             let shared = self.shared_dir(&at.folded).ok_or(Error::NotFound)?;
-            let made = self.make_dir(&shared, name, key.clone(), Some(Account::User(caller.uid)))?;
+            let made =
+                self.make_dir(&shared, name, key.clone(), Some(Account::User(caller.uid)))?;
             // The kernel gets the view, not the mount's own node.
             made.nlookup.fetch_sub(1, Ordering::AcqRel);
             let at = at.child(name.to_str().ok_or(Error::InvalidName)?, &key);

@@ -21,11 +21,11 @@ mod tests;
 
 pub use error::{Error, Result};
 pub use limits::Limits;
-pub use quota::{Account, Quotas, Resource, UserLimits};
 pub use mailslots::{
     Attr, Caller, Fh, Ino, KEPT_DIRECTORIES, Kind, Mailslots, PRESET_DIRECTORIES, ROOT, Role,
     SetAttr, StatFs, USERS_ATTRIBUTE, Uncharge, WaitToken,
 };
+pub use quota::{Account, Quotas, Resource, UserLimits};
 pub use remote::{RemoteSender, RemoteTarget, SendDone, Server, TargetKind, WindowsName};
 pub use sender::Sender;
 pub use slot::{ReadCall, Readiness, SlotInfo, Waker};

@@ -284,8 +284,15 @@ fn net_is_everybodys_directory_from_the_start() {
     assert_eq!(net.kind, Kind::Directory);
     // No slot can take it, nobody can remove it, and it holds slots.
     assert_eq!(
-        m.create(ROOT, n("net"), 0o666, 0, libc::O_RDONLY | libc::O_EXCL, ALICE)
-            .map(|_| ()),
+        m.create(
+            ROOT,
+            n("net"),
+            0o666,
+            0,
+            libc::O_RDONLY | libc::O_EXCL,
+            ALICE
+        )
+        .map(|_| ()),
         Err(Error::Exists)
     );
     assert_eq!(
@@ -310,7 +317,10 @@ fn directories_are_charged_to_their_maker_and_bounded() {
     // A chain: each directory is held by the next.
     let mut at = ROOT;
     for i in 0..4 {
-        at = m.mkdir(at, n(&format!("c{i}")), 0o755, 0, ALICE).unwrap().ino;
+        at = m
+            .mkdir(at, n(&format!("c{i}")), 0o755, 0, ALICE)
+            .unwrap()
+            .ino;
     }
     assert_eq!(
         m.mkdir(at, n("c4"), 0o755, 0, ALICE).map(|_| ()),
@@ -361,11 +371,17 @@ fn slots_and_waiting_reads_are_charged_per_user() {
         .is_none()
     );
     assert_eq!(rx.recv().unwrap(), Err(Error::QuotaExceeded));
-    assert_eq!(m.quotas().used(Account::User(4242), Resource::WaitingReads), 1);
+    assert_eq!(
+        m.quotas().used(Account::User(4242), Resource::WaitingReads),
+        1
+    );
     let c = m.open(walk(&m, "a").unwrap().ino).unwrap();
     assert_eq!(write(&m, c, b"hi"), Ok(2));
     assert_eq!(rx.recv().unwrap(), Ok(b"hi".to_vec()));
-    assert_eq!(m.quotas().used(Account::User(4242), Resource::WaitingReads), 0);
+    assert_eq!(
+        m.quotas().used(Account::User(4242), Resource::WaitingReads),
+        0
+    );
 }
 
 #[test]

@@ -46,8 +46,8 @@ use super::names::{DEFAULT_TTL, NameQuery, NameQueryResponse, NbAddress, Netbios
 use super::registration::{self, NameRequest, NameResponse, NodeStatusRequest, QueryAnswer};
 use super::wire::{self, ErrorClass, MailslotDatagram, MessageType, SizeLimit};
 use crate::core::{
-    Account, Caller, Uncharge, Error, Mailslots, RemoteSender, RemoteTarget, Resource, Result, SendDone,
-    TargetKind,
+    Account, Caller, Error, Mailslots, RemoteSender, RemoteTarget, Resource, Result, SendDone,
+    TargetKind, Uncharge,
 };
 
 /// Name queries are sent this many times, this far apart, before a
