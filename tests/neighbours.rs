@@ -398,5 +398,9 @@ print('flood', *finish(flood))
         unresolved as u64 <= 6 * windows,
         "{unresolved} lines in {windows} windows:\n{log}"
     );
+    eprintln!(
+        "log: {} bytes, {unresolved} unresolved-name lines in {windows} windows",
+        log.len()
+    );
     assert!(log.len() < 64 * 1024, "{} bytes of log:\n{log}", log.len());
 }
