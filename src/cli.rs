@@ -88,6 +88,28 @@ pub struct Options {
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = DEFAULT_MAX_TOTAL_BYTES)]
     pub max_total_bytes: usize,
 
+    /// Bytes one user's messages may take queued, wherever they are
+    /// (charged to the writer) [default: an eighth of --max-total-bytes].
+    /// Root and the mount's owner are not limited per user.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_user_bytes: Option<usize>,
+
+    /// Slots one user may have open at once.
+    #[arg(long, value_name = "N", default_value_t = crate::core::quota::DEFAULT_MAX_USER_SLOTS)]
+    pub max_user_slots: usize,
+
+    /// Directories one user may have made that still exist.
+    #[arg(long, value_name = "N", default_value_t = crate::core::quota::DEFAULT_MAX_USER_DIRS)]
+    pub max_user_dirs: usize,
+
+    /// Reads of one user that may wait for a message at once.
+    #[arg(long, value_name = "N", default_value_t = crate::core::quota::DEFAULT_MAX_USER_WAITING_READS)]
+    pub max_user_waiting_reads: usize,
+
+    /// Writes of one user that may wait for a computer's name to resolve.
+    #[arg(long, value_name = "N", default_value_t = crate::core::quota::DEFAULT_MAX_USER_RESOLUTIONS)]
+    pub max_user_resolutions: usize,
+
     /// Let every user of the machine use the mount (the kernel checks permissions).
     #[arg(long)]
     pub allow_other: bool,
@@ -101,7 +123,9 @@ pub struct Options {
 
     /// Mount options, comma-separated, as mount(8) passes them: allow_other,
     /// max_message_size=SIZE, read_timeout=TIME, max_queued_bytes=SIZE,
-    /// max_total_bytes=SIZE, threads=N, log_file=FILE, and the network
+    /// max_total_bytes=SIZE, max_user_bytes=SIZE, max_user_slots=N,
+    /// max_user_dirs=N, max_user_waiting_reads=N, max_user_resolutions=N,
+    /// threads=N, log_file=FILE, and the network
     /// options by their long names (interface=IFACE, ..., datagram_limit=).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
@@ -180,6 +204,13 @@ const NET: &str = "Network (off unless --interface or --address is given)";
 
 /// A read timeout; `None` waits forever.
 pub type Timeout = Option<Duration>;
+
+/// A count for a per-user limit: a whole number.
+fn parse_count(s: &str) -> Result<usize, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number"))
+}
 
 /// A size: a whole number with an optional unit: `K`/`KiB`, `M`/`MiB`,
 /// `G`/`GiB`, `T`/`TiB` (powers of 1024), `KB`/`MB`/`GB`/`TB` (powers of
@@ -383,6 +414,26 @@ impl Options {
             "max_total_bytes" => {
                 self.max_total_bytes = parse_size(need()?).map_err(|e| bad(&e))?;
                 "max_total_bytes"
+            }
+            "max_user_bytes" => {
+                self.max_user_bytes = Some(parse_size(need()?).map_err(|e| bad(&e))?);
+                "max_user_bytes"
+            }
+            "max_user_slots" => {
+                self.max_user_slots = parse_count(need()?).map_err(|e| bad(&e))?;
+                "max_user_slots"
+            }
+            "max_user_dirs" => {
+                self.max_user_dirs = parse_count(need()?).map_err(|e| bad(&e))?;
+                "max_user_dirs"
+            }
+            "max_user_waiting_reads" => {
+                self.max_user_waiting_reads = parse_count(need()?).map_err(|e| bad(&e))?;
+                "max_user_waiting_reads"
+            }
+            "max_user_resolutions" => {
+                self.max_user_resolutions = parse_count(need()?).map_err(|e| bad(&e))?;
+                "max_user_resolutions"
             }
             "threads" => {
                 self.threads = need()?

@@ -6,9 +6,11 @@
 //! - [`daemon`]: mounting, daemonizing, unmounting, signals.
 //! - [`net`]: the Remote Mailslot Protocol on the wire.
 //! - [`cli`]: the command line.
+//! - [`ratelimit`]: log lines that users and hosts provoke, rate-limited.
 
 pub mod cli;
 pub mod core;
 pub mod daemon;
 pub mod fuse;
 pub mod net;
+pub mod ratelimit;

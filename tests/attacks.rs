@@ -212,7 +212,7 @@ fn a_path_is_a_name_not_property() {
         r#"
 M = sys.argv[1]
 os.umask(0o077)
-os.mkdir(M + '/net', 0o700)
+os.makedirs(M + '/net', 0o700, exist_ok=True)
 os.makedirs(M + '/a/b/c', 0o700)
 st = os.stat(M + '/net')
 print(oct(st.st_mode & 0o7777), st.st_uid)
@@ -248,7 +248,7 @@ fn remote_target_directories_neither_leak_nor_vanish() {
     let b = lan.start(1);
     py_as(
         Some(STRANGER),
-        "os.mkdir(sys.argv[1] + '/net', 0o700)",
+        "os.makedirs(sys.argv[1] + '/net', 0o700, exist_ok=True)",
         &[&a],
     );
     let other = py_as(
@@ -351,7 +351,7 @@ fn listens_only_where_asked_and_only_for_its_own_names() {
     fs::write(
         &holder,
         format!(
-            "{}\nimport sys\ns = server(sys.argv[1] + '/inbox')\nos.mkdir(sys.argv[1] + '/net')\n\
+            "{}\nimport sys\ns = server(sys.argv[1] + '/inbox')\nos.makedirs(sys.argv[1] + '/net', exist_ok=True)\n\
              n = server(sys.argv[1] + '/net/netlogon')\nc = server(sys.argv[1] + '/chat')\n\
              open(sys.argv[2], 'w').write('ready')\nimport time\ntime.sleep(120)",
             lan::HELPERS

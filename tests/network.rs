@@ -46,7 +46,7 @@ except PermissionError:
     pass
 os.close(fd)
 # The directories under a target are the mount's own.
-os.mkdir(A + '/net'); os.mkdir(B + '/net'); n = server(B + '/net/NetLogon')
+os.makedirs(A + '/net', exist_ok=True); os.makedirs(B + '/net', exist_ok=True); n = server(B + '/net/NetLogon')
 assert os.path.isdir(A + '/@@TESTDOM#1C/net')
 assert write(A + '/@@testdom/net/netlogon', b'to members') == 10
 assert take(n) == b'to members'
@@ -168,7 +168,7 @@ fn mailslot_send_says_when_the_network_is_off() {
 fn writes_over_the_limit_put_nothing_on_the_wire() {
     let mut lan = Lan::new(2);
     let (a, b) = (lan.start(0), lan.start(1));
-    py("os.mkdir(sys.argv[1] + '/net')", &[&a]);
+    py("os.makedirs(sys.argv[1] + '/net', exist_ok=True)", &[&a]);
     let mut capture = lan.capture(1, "udp port 138 or udp port 137");
     let out = py(
         r#"

@@ -33,6 +33,9 @@ pub enum Error {
     WouldBlock,
     /// The slot's queue (or the mount's total) would pass its limit.
     QueueFull,
+    /// The caller's user would pass one of its per-user limits
+    /// (`max_user_*`): its own allowance is spent, not the mount's.
+    QuotaExceeded,
     /// The server closed the slot; the client's handle points at nothing.
     ServerGone,
     /// A waiting read was stopped by a signal.
@@ -58,7 +61,8 @@ pub enum Error {
     /// directory they may not search: the network is "other".
     NotOpenToNetwork,
     /// So many computer names are being resolved at once that another
-    /// cannot be asked for now.
+    /// cannot be asked for now. Not EAGAIN: Windows programs under Wine
+    /// retry that for ever.
     ResolverBusy,
     /// The network refused a send with this errno.
     Network(i32),
@@ -79,6 +83,7 @@ impl Error {
             MessageTooLarge | BufferTooSmall => libc::EMSGSIZE,
             WouldBlock => libc::EAGAIN,
             QueueFull => libc::ENOSPC,
+            QuotaExceeded => libc::EDQUOT,
             ServerGone => libc::EPIPE,
             Interrupted => libc::EINTR,
             InvalidName | InvalidArgument => libc::EINVAL,
@@ -90,7 +95,7 @@ impl Error {
             NetworkDown => libc::ENETDOWN,
             HostUnreachable => libc::EHOSTUNREACH,
             NotOpenToNetwork => libc::EACCES,
-            ResolverBusy => libc::EAGAIN,
+            ResolverBusy => libc::ENOSPC,
             Network(errno) => errno,
         }
     }
@@ -114,6 +119,7 @@ impl fmt::Display for Error {
             BufferTooSmall => "read buffer smaller than the next message",
             WouldBlock => "no message queued",
             QueueFull => "queue limit reached",
+            QuotaExceeded => "the user's limit on this mount is reached",
             ServerGone => "the mailslot's server has closed it",
             Interrupted => "interrupted by a signal",
             InvalidName => "invalid mailslot name",
@@ -128,7 +134,7 @@ impl fmt::Display for Error {
             NotOpenToNetwork => {
                 "the slot (or a directory above it) is closed to other users, and the network is other users"
             }
-            ResolverBusy => "too many computer names are being resolved; try again",
+            ResolverBusy => "too many computer names are being resolved",
             Network(_) => "the network refused the send",
         };
         // The errno's name is what the caller saw, and what errors.md lists.
@@ -154,6 +160,9 @@ mod tests {
         assert_eq!(Error::BadHandle.errno(), libc::EBADF);
         assert_eq!(Error::BufferTooSmall.errno(), libc::EMSGSIZE);
         assert_eq!(Error::QueueFull.errno(), libc::ENOSPC);
+        assert_eq!(Error::QuotaExceeded.errno(), libc::EDQUOT);
+        // Never EAGAIN for a limit: Wine's clients retry it for ever.
+        assert_eq!(Error::ResolverBusy.errno(), libc::ENOSPC);
         assert_eq!(Error::ServerGone.errno(), libc::EPIPE);
         assert_eq!(Error::NoAttribute.errno(), libc::ENODATA);
         assert!(Error::QueueFull.to_string().contains("queue limit"));

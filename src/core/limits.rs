@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use super::quota::UserLimits;
+
 /// Per-slot quota when none is given: 64 MiB.
 pub const DEFAULT_MAX_QUEUED_BYTES: usize = 64 << 20;
 /// Mount-wide quota when none is given: 1 GiB.
@@ -20,6 +22,8 @@ pub struct Limits {
     pub max_queued_bytes: usize,
     /// Bytes all slots together may hold.
     pub max_total_bytes: usize,
+    /// What one user may hold (see `quota.rs`).
+    pub user: UserLimits,
 }
 
 impl Limits {
@@ -30,6 +34,7 @@ impl Limits {
             read_timeout: None,
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
+            user: UserLimits::defaults(DEFAULT_MAX_TOTAL_BYTES),
         }
     }
 }

@@ -30,9 +30,10 @@ use parking_lot::{Mutex, RwLock};
 use super::error::{Error, Result};
 use super::limits::Limits;
 use super::names;
+use super::quota::{Account, Quotas, Resource};
 use super::remote::{RemoteSender, RemoteTarget};
 use super::sender::{Origins, Sender};
-use super::slot::{Accounting, ReadCall, Readiness, Slot, SlotInfo, Waker};
+use super::slot::{ReadCall, Readiness, Slot, SlotInfo, Waker};
 use super::timer::Timer;
 use super::xattr::{self, Attribute};
 
@@ -52,6 +53,14 @@ const SHARED_DIR_MODE: u16 = 0o1777;
 /// Mode of a remote name, that of a public slot: anyone may open it as a
 /// client (the read bit too, for Windows clients' `O_RDWR`); nobody reads.
 const REMOTE_NAME_MODE: u16 = 0o666;
+/// Directories every mount has from the start, which nobody can remove and
+/// no slot can take: Windows uses `\mailslot\net\` as the prefix of the
+/// machine's own mailslots (`net\netlogon`, `net\ntlogon`, `net\getdc…`),
+/// and a path has one file type here, so a user's slot named `net` would
+/// keep everybody else from them.
+pub const PRESET_DIRECTORIES: [&str; 1] = ["net"];
+/// The root attribute listing what each user holds against its limits.
+pub const USERS_ATTRIBUTE: &str = "user.mailslot.users";
 /// First directory cookie after `.` (1) and `..` (2).
 const FIRST_COOKIE: u64 = 3;
 
@@ -104,6 +113,9 @@ pub struct StatFs {
     pub block_size: u32,
     pub blocks: u64,
     pub blocks_free: u64,
+    /// Free blocks for unprivileged users: the free ones less root's
+    /// reserve, as ext4 reports it.
+    pub blocks_available: u64,
     pub files: u64,
     pub files_free: u64,
     pub name_max: u32,
@@ -116,6 +128,20 @@ pub enum Role {
         writable: bool,
     },
     Client,
+}
+
+/// Gives back one unit of a user's resource when dropped: held by what
+/// uses it (a waiting read's answer), so that every way it ends gives it back.
+pub struct Uncharge {
+    pub quotas: Arc<Quotas>,
+    pub who: Account,
+    pub what: Resource,
+}
+
+impl Drop for Uncharge {
+    fn drop(&mut self) {
+        self.quotas.release(self.who, self.what, 1);
+    }
 }
 
 /// Names one waiting read, so it can be ended early.
@@ -180,6 +206,8 @@ struct Handle {
     target: Target,
     ino: Ino,
     role: Role,
+    /// For a server handle: the user its slot is charged to until it closes.
+    creator: Option<u32>,
 }
 
 struct Meta {
@@ -202,6 +230,9 @@ struct DirEntries {
     next_cookie: u64,
     subdirs: u32,
     removed: bool,
+    /// Who this directory is charged to; `None` for the root and the
+    /// directories the mount makes itself.
+    maker: Option<Account>,
 }
 
 impl DirEntries {
@@ -292,7 +323,7 @@ pub struct Mailslots {
     next_ino: AtomicU64,
     next_fh: AtomicU64,
     limits: Limits,
-    accounting: Arc<Accounting>,
+    accounting: Arc<Quotas>,
     timer: Arc<Timer>,
     origins: Arc<Origins>,
     shutting_down: AtomicBool,
@@ -336,12 +367,12 @@ impl Mailslots {
                 body: Body::Dir(RwLock::new(DirEntries::new())),
             }),
         );
-        Self {
+        let m = Self {
             nodes,
             handles: DashMap::new(),
             next_ino: AtomicU64::new(ROOT + 1),
             next_fh: AtomicU64::new(1),
-            accounting: Arc::new(Accounting::new(limits.max_total_bytes)),
+            accounting: Arc::new(Quotas::new(limits.user, limits.max_total_bytes, uid)),
             limits,
             timer: Timer::start(),
             origins: Arc::new(Origins::default()),
@@ -351,7 +382,19 @@ impl Mailslots {
             remote_views: Mutex::new(HashMap::new()),
             dirs: AtomicUsize::new(0),
             root_attributes: RwLock::new(None),
+        };
+        let root = m.node(ROOT).expect("just made");
+        for name in PRESET_DIRECTORIES {
+            let key = names::fold(OsStr::new(name)).expect("a valid name");
+            m.make_dir(&root, OsStr::new(name), key, None)
+                .expect("a fresh root is empty");
         }
+        m
+    }
+
+    /// What each user holds against its limits.
+    pub fn quotas(&self) -> &Arc<Quotas> {
+        &self.accounting
     }
 
     pub fn limits(&self) -> &Limits {
@@ -594,10 +637,22 @@ impl Mailslots {
             .map_or(0, |before| before.saturating_sub(n))
     }
 
+    /// Whether an idle empty directory made by `maker` goes: when the
+    /// mount holds more than [`KEPT_DIRECTORIES`], or its maker holds half
+    /// its directory limit or more (so that what a user made and left does
+    /// not use up its allowance while nothing uses it).
+    fn retires(&self, maker: Account) -> bool {
+        if self.dirs.load(Ordering::Acquire) > KEPT_DIRECTORIES {
+            return true;
+        }
+        !self.accounting.privileged(maker)
+            && self.accounting.used(maker, Resource::Dirs) * 2 >= self.accounting.limits().dirs
+    }
+
     /// Removes `dir` and then its parents for as long as each is empty,
-    /// held by nobody, and the mount has more than [`KEPT_DIRECTORIES`].
+    /// held by nobody, and [`Self::retires`] says so.
     fn retire_idle_dirs(&self, mut dir: Arc<Node>) {
-        while dir.ino != ROOT && self.dirs.load(Ordering::Acquire) > KEPT_DIRECTORIES {
+        while dir.ino != ROOT {
             let Ok(parent) = self.node(dir.parent) else {
                 return;
             };
@@ -612,13 +667,18 @@ impl Mailslots {
                 let mut child_entries = child.write();
                 // Lookups count under the parent's lock, which is held: no
                 // reference can appear while this looks.
+                let Some(maker) = child_entries.maker else {
+                    return;
+                };
                 if child_entries.removed
                     || !child_entries.by_key.is_empty()
                     || dir.nlookup.load(Ordering::Acquire) != 0
+                    || !self.retires(maker)
                 {
                     return;
                 }
                 child_entries.removed = true;
+                self.accounting.release(maker, Resource::Dirs, 1);
             }
             let cookie = dir.cookie.load(Ordering::Acquire);
             if let Some(entry) = entries.by_cookie.remove(&cookie)
@@ -715,17 +775,26 @@ impl Mailslots {
         let dir = self.node(parent)?;
         if let Body::RemoteDir(at) = &dir.body {
             let shared = self.shared_dir(&at.folded).ok_or(Error::NotFound)?;
-            let made = self.make_dir(&shared, name, key.clone(), caller)?;
+            let made =
+                self.make_dir(&shared, name, key.clone(), Some(Account::User(caller.uid)))?;
             // The kernel gets the view, not the mount's own node.
             made.nlookup.fetch_sub(1, Ordering::AcqRel);
             let at = at.child(name.to_str().ok_or(Error::InvalidName)?, &key);
             return Ok(self.view(parent, name, at, true));
         }
-        let made = self.make_dir(&dir, name, key, caller)?;
+        let made = self.make_dir(&dir, name, key, Some(Account::User(caller.uid)))?;
         Ok(self.attr_of(&made))
     }
 
-    fn make_dir(&self, dir: &Node, name: &OsStr, key: String, caller: Caller) -> Result<Arc<Node>> {
+    /// Makes directory `name` in `dir`, charged to `maker` (`None`: the
+    /// mount's own, never charged, removed or retired).
+    fn make_dir(
+        &self,
+        dir: &Node,
+        name: &OsStr,
+        key: String,
+        maker: Option<Account>,
+    ) -> Result<Arc<Node>> {
         let mut entries = dir.dir()?.write();
         if entries.removed {
             return Err(Error::NotFound);
@@ -733,21 +802,26 @@ impl Mailslots {
         if entries.by_key.contains_key(&key) {
             return Err(Error::Exists);
         }
+        if let Some(who) = maker {
+            self.accounting.charge(who, Resource::Dirs, 1)?;
+        }
+        let mut made = DirEntries::new();
+        made.maker = maker;
         let node = self.new_node(
             dir.ino,
             name,
             SHARED_DIR_MODE,
             self.owner(),
-            Body::Dir(RwLock::new(DirEntries::new())),
+            Body::Dir(RwLock::new(made)),
         );
         Self::insert_entry(&mut entries, key, &node, name);
         drop(entries);
         self.dirs.fetch_add(1, Ordering::AcqRel);
         Self::touch_dir(dir);
         log::debug!(
-            "directory {} made by uid {} (shared, mode 1777)",
+            "directory {} made by {} (shared, mode 1777)",
             self.path_of(node.ino),
-            caller.uid
+            maker.map_or_else(|| "the mount".to_string(), |m| m.to_string())
         );
         Ok(node)
     }
@@ -763,13 +837,18 @@ impl Mailslots {
         let mut entries = dir.dir()?.write();
         let cookie = *entries.by_key.get(&key).ok_or(Error::NotFound)?;
         let child = self.node(entries.by_cookie[&cookie].ino)?;
-        {
+        let maker = {
             let mut child_entries = child.dir()?.write();
+            let Some(maker) = child_entries.maker else {
+                return Err(Error::NotPermitted);
+            };
             if !child_entries.by_key.is_empty() {
                 return Err(Error::DirectoryNotEmpty);
             }
             child_entries.removed = true;
-        }
+            maker
+        };
+        self.accounting.release(maker, Resource::Dirs, 1);
         entries.by_key.remove(&key);
         entries.by_cookie.remove(&cookie);
         entries.subdirs -= 1;
@@ -789,7 +868,15 @@ impl Mailslots {
 
     fn new_handle(&self, target: Target, ino: Ino, role: Role) -> Fh {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.insert(fh, Handle { target, ino, role });
+        self.handles.insert(
+            fh,
+            Handle {
+                target,
+                ino,
+                role,
+                creator: None,
+            },
+        );
         fh
     }
 
@@ -863,6 +950,9 @@ impl Mailslots {
             libc::O_RDWR => Role::Server { writable: true },
             _ => Role::Server { writable: false },
         };
+        // Charged to its creator until its server handle is released.
+        self.accounting
+            .charge(Account::User(caller.uid), Resource::Slots, 1)?;
         let slot = Arc::new(Slot::new(
             self.limits.max_message_size,
             self.limits.read_timeout,
@@ -882,6 +972,9 @@ impl Mailslots {
         drop(entries);
         Self::touch_dir(&dir);
         let fh = self.new_handle(Target::Local(slot), node.ino, role);
+        if let Some(mut h) = self.handles.get_mut(&fh) {
+            h.creator = Some(caller.uid);
+        }
         log::debug!(
             "slot {} created by uid {} (ino {})",
             self.path_of(node.ino),
@@ -923,12 +1016,38 @@ impl Mailslots {
         F: FnOnce(Result<&[u8]>) + Send + 'static,
     {
         match self.handle(fh) {
-            Ok((Target::Local(slot), Role::Server { .. })) => slot
-                .read(call, size, nonblock, respond)
+            Ok((Target::Local(slot), Role::Server { .. })) => {
+                // A read that may wait is charged to its caller until it is
+                // answered: the charge goes with the answer. A read that
+                // cannot be charged still takes a queued message; only its
+                // wait is refused.
+                let who = Account::User(call.uid);
+                let charged = nonblock
+                    || self
+                        .accounting
+                        .charge(who, Resource::WaitingReads, 1)
+                        .is_ok();
+                let quotas = self.accounting.clone();
+                let uncharge = (charged && !nonblock).then(|| Uncharge {
+                    quotas,
+                    who,
+                    what: Resource::WaitingReads,
+                });
+                let respond = move |r: Result<&[u8]>| {
+                    drop(uncharge);
+                    respond(r)
+                };
+                slot.read(call, size, nonblock || !charged, move |r| match r {
+                    Err(Error::WouldBlock) if !charged && !nonblock => {
+                        respond(Err(Error::QuotaExceeded))
+                    }
+                    r => respond(r),
+                })
                 .map(|id| WaitToken {
                     slot: Arc::downgrade(&slot),
                     id,
-                }),
+                })
+            }
             // A client opened for reading: Windows refuses its reads with
             // ERROR_ACCESS_DENIED, which is what Wine makes of EACCES.
             Ok((_, Role::Client)) => {
@@ -1057,6 +1176,10 @@ impl Mailslots {
         };
         if handle.role == Role::Client {
             return;
+        }
+        if let Some(uid) = handle.creator {
+            self.accounting
+                .release(Account::User(uid), Resource::Slots, 1);
         }
         slot.close(Error::ServerGone);
         let Ok(node) = self.node(handle.ino) else {
@@ -1205,6 +1328,9 @@ impl Mailslots {
     /// only "may open it as a client".
     pub fn getxattr(&self, ino: Ino, name: &OsStr, caller: Caller) -> Result<Vec<u8>> {
         if ino == ROOT {
+            if name == USERS_ATTRIBUTE {
+                return Ok(self.accounting.report().into_bytes());
+            }
             return self
                 .root_attributes()
                 .into_iter()
@@ -1248,6 +1374,8 @@ impl Mailslots {
         let node = self.node(ino)?;
         let mut out = Vec::new();
         if ino == ROOT {
+            out.extend_from_slice(USERS_ATTRIBUTE.as_bytes());
+            out.push(0);
             for (name, _) in self.root_attributes() {
                 out.extend_from_slice(name.as_bytes());
                 out.push(0);
@@ -1317,6 +1445,9 @@ impl Mailslots {
             block_size: block as u32,
             blocks: total / block,
             blocks_free: total.saturating_sub(used) / block,
+            blocks_available: (total - total / super::quota::RESERVE_DIVISOR as u64)
+                .saturating_sub(used)
+                / block,
             files: self.nodes.len() as u64,
             files_free: u64::from(u32::MAX),
             name_max: names::NAME_MAX as u32,

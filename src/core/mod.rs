@@ -8,6 +8,7 @@ mod mailslots;
 pub mod names;
 mod pidns;
 pub mod queue;
+pub mod quota;
 pub mod remote;
 pub mod sender;
 pub mod slot;
@@ -22,9 +23,10 @@ mod tests;
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use mailslots::{
-    Attr, Caller, Fh, Ino, KEPT_DIRECTORIES, Kind, Mailslots, ROOT, Role, SetAttr, StatFs,
-    WaitToken,
+    Attr, Caller, Fh, Ino, KEPT_DIRECTORIES, Kind, Mailslots, PRESET_DIRECTORIES, ROOT, Role,
+    SetAttr, StatFs, USERS_ATTRIBUTE, Uncharge, WaitToken,
 };
+pub use quota::{Account, Quotas, Resource, UserLimits};
 pub use remote::{RemoteSender, RemoteTarget, SendDone, Server, TargetKind, WindowsName};
 pub use sender::Sender;
 pub use slot::{ReadCall, Readiness, SlotInfo, Waker};

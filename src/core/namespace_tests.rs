@@ -27,6 +27,11 @@ const ALICE: Caller = Caller {
     gid: 4242,
     pid: 0,
 };
+const BOB: Caller = Caller {
+    uid: 4343,
+    gid: 4343,
+    pid: 0,
+};
 
 /// A message as it would have gone out: target component, path, data.
 type Sent = (String, Vec<String>, Vec<u8>);
@@ -95,12 +100,12 @@ fn walk(m: &Mailslots, path: &str) -> Result<Attr> {
 #[test]
 fn directories_are_shared_whoever_makes_them() {
     let (m, _) = fs();
-    let net = m.mkdir(ROOT, n("net"), 0o700, 0o022, ALICE).unwrap();
-    assert_eq!((net.perm, net.uid, net.gid), (0o1777, 0, 0));
+    let lan = m.mkdir(ROOT, n("lan"), 0o700, 0o022, ALICE).unwrap();
+    assert_eq!((lan.perm, lan.uid, lan.gid), (0o1777, 0, 0));
     // Alice cannot make it hers afterwards either.
     assert_eq!(
         m.setattr(
-            net.ino,
+            lan.ino,
             SetAttr {
                 mode: Some(0o700),
                 ..Default::default()
@@ -110,7 +115,7 @@ fn directories_are_shared_whoever_makes_them() {
         Err(Error::NotPermitted)
     );
     assert_eq!(
-        m.mkdir(ROOT, n("NET"), 0o755, 0, ROOT_USER).map(|_| ()),
+        m.mkdir(ROOT, n("LAN"), 0o755, 0, ROOT_USER).map(|_| ()),
         Err(Error::Exists)
     );
 }
@@ -156,22 +161,22 @@ fn remote_names_open_as_clients_without_create() {
 #[test]
 fn under_a_target_the_mounts_directories_are_directories() {
     let (m, sent) = fs();
-    // Before `net` exists it is a name like any other.
-    assert_eq!(walk(&m, "@@TESTDOM#1C/net").unwrap().kind, Kind::Slot);
+    // Before `lan` exists it is a name like any other.
+    assert_eq!(walk(&m, "@@TESTDOM#1C/lan").unwrap().kind, Kind::Slot);
     assert_eq!(
-        walk(&m, "@@TESTDOM#1C/net/netlogon"),
+        walk(&m, "@@TESTDOM#1C/lan/lanlogon"),
         Err(Error::NotDirectory)
     );
-    m.mkdir(ROOT, n("Net"), 0o755, 0, ALICE).unwrap();
-    let net = walk(&m, "@@TESTDOM#1C/net").unwrap();
-    assert_eq!(net.kind, Kind::Directory);
-    let logon = walk(&m, "@@TESTDOM#1C/NET/NetLogon").unwrap();
+    m.mkdir(ROOT, n("Lan"), 0o755, 0, ALICE).unwrap();
+    let lan = walk(&m, "@@TESTDOM#1C/lan").unwrap();
+    assert_eq!(lan.kind, Kind::Directory);
+    let logon = walk(&m, "@@TESTDOM#1C/LAN/LanLogon").unwrap();
     let fh = m.open(logon.ino).unwrap();
     assert_eq!(write(&m, fh, b"query"), Ok(5));
     // The view keeps the spelling it was first looked up by; names go out
     // upper-cased anyway.
     let path = sent.sent.lock().unwrap()[0].1.join("\\").to_lowercase();
-    assert_eq!(path, "net\\netlogon");
+    assert_eq!(path, "lan\\lanlogon");
     // The listing shows the hierarchy, directories only.
     let s = m
         .create(ROOT, n("slot"), 0o622, 0, libc::O_RDONLY, ROOT_USER)
@@ -188,7 +193,8 @@ fn under_a_target_the_mounts_directories_are_directories() {
         vec![
             (".".into(), Kind::Directory),
             ("..".into(), Kind::Directory),
-            ("Net".into(), Kind::Directory)
+            ("net".into(), Kind::Directory),
+            ("Lan".into(), Kind::Directory)
         ]
     );
     m.release(s.1);
@@ -197,11 +203,11 @@ fn under_a_target_the_mounts_directories_are_directories() {
 #[test]
 fn views_are_freed_when_forgotten_and_found_again() {
     let (m, _) = fs();
-    m.mkdir(ROOT, n("net"), 0o755, 0, ROOT_USER).unwrap();
+    m.mkdir(ROOT, n("lan"), 0o755, 0, ROOT_USER).unwrap();
     let before = m.statfs().files;
     let mut held = Vec::new();
     for i in 0..200 {
-        for path in ["@@testdom", "@@testdom/net", &format!("@@testdom/net/x{i}")] {
+        for path in ["@@testdom", "@@testdom/lan", &format!("@@testdom/lan/x{i}")] {
             walk_counted(&m, path, &mut held).unwrap();
         }
     }
@@ -216,7 +222,7 @@ fn views_are_freed_when_forgotten_and_found_again() {
         "views outlived the kernel's references"
     );
     // Nothing vanished: the same path still leads to a directory.
-    assert_eq!(walk(&m, "@@testdom/net").unwrap().kind, Kind::Directory);
+    assert_eq!(walk(&m, "@@testdom/lan").unwrap().kind, Kind::Directory);
 }
 
 #[test]
@@ -226,7 +232,9 @@ fn idle_directories_are_kept_up_to_a_bound() {
     m.forget(a.ino, 1);
     assert!(walk(&m, "a").is_ok(), "an idle directory is kept");
     for i in 0..KEPT_DIRECTORIES + 10 {
-        let d = m.mkdir(ROOT, n(&format!("d{i}")), 0o755, 0, ALICE).unwrap();
+        let d = m
+            .mkdir(ROOT, n(&format!("d{i}")), 0o755, 0, ROOT_USER)
+            .unwrap();
         m.forget(d.ino, 1);
     }
     assert!(m.dirs.load(Ordering::Acquire) <= KEPT_DIRECTORIES);
@@ -267,4 +275,138 @@ fn the_network_is_other() {
         Err(Error::NotFound)
     );
     assert_eq!(Error::NotOpenToNetwork.errno(), libc::EACCES);
+}
+
+#[test]
+fn net_is_everybodys_directory_from_the_start() {
+    let (m, _) = fs();
+    let net = walk(&m, "NET").unwrap();
+    assert_eq!(net.kind, Kind::Directory);
+    // No slot can take it, nobody can remove it, and it holds slots.
+    assert_eq!(
+        m.create(
+            ROOT,
+            n("net"),
+            0o666,
+            0,
+            libc::O_RDONLY | libc::O_EXCL,
+            ALICE
+        )
+        .map(|_| ()),
+        Err(Error::Exists)
+    );
+    assert_eq!(
+        m.create(ROOT, n("net"), 0o666, 0, libc::O_RDONLY, ALICE)
+            .map(|_| ()),
+        Err(Error::IsDirectory)
+    );
+    assert_eq!(m.rmdir(ROOT, n("net")), Err(Error::NotPermitted));
+    let (s, fh, _) = m
+        .create(net.ino, n("netlogon"), 0o666, 0, libc::O_RDONLY, ROOT_USER)
+        .unwrap();
+    assert_eq!(m.path_of(s.ino), "/net/netlogon");
+    m.release(fh);
+    assert!(m.mkdir(net.ino, n("getdc1"), 0o755, 0, ROOT_USER).is_ok());
+}
+
+#[test]
+fn directories_are_charged_to_their_maker_and_bounded() {
+    let mut limits = Limits::new(1000);
+    limits.user.dirs = 4;
+    let m = Mailslots::new(limits, 0, 0);
+    // A chain: each directory is held by the next.
+    let mut at = ROOT;
+    for i in 0..4 {
+        at = m
+            .mkdir(at, n(&format!("c{i}")), 0o755, 0, ALICE)
+            .unwrap()
+            .ino;
+    }
+    assert_eq!(
+        m.mkdir(at, n("c4"), 0o755, 0, ALICE).map(|_| ()),
+        Err(Error::QuotaExceeded)
+    );
+    assert_eq!(m.quotas().used(Account::User(4242), Resource::Dirs), 4);
+    // Everybody else goes on.
+    assert!(m.mkdir(at, n("c4"), 0o755, 0, ROOT_USER).is_ok());
+    // Forgotten and empty, the leaf goes and gives back its charge.
+    let leaf = walk(&m, "c0/c1/c2/c3/c4").unwrap();
+    m.forget(leaf.ino, 2);
+    assert!(m.rmdir(at, n("c4")).is_ok());
+    // Made (1) and walked through (1).
+    m.forget(at, 2);
+    assert_eq!(m.quotas().used(Account::User(4242), Resource::Dirs), 3);
+}
+
+#[test]
+fn slots_and_waiting_reads_are_charged_per_user() {
+    let mut limits = Limits::new(1000);
+    limits.user.slots = 2;
+    limits.user.waiting_reads = 1;
+    let m = Mailslots::new(limits, 0, 0);
+    let mk = |name: &str, who| m.create(ROOT, n(name), 0o666, 0, libc::O_RDONLY, who);
+    let (_, a, _) = mk("a", ALICE).unwrap();
+    let (_, _b, _) = mk("b", ALICE).unwrap();
+    assert_eq!(mk("c", ALICE).map(|_| ()), Err(Error::QuotaExceeded));
+    assert!(mk("c", ROOT_USER).is_ok());
+    m.release(a);
+    let (_, a, _) = mk("a", ALICE).unwrap();
+    // One waiting read; a second gets EDQUOT, not EAGAIN, and takes nothing.
+    let alice = ReadCall {
+        uid: 4242,
+        ..Default::default()
+    };
+    let (tx, rx) = mpsc::channel();
+    let tx2 = tx.clone();
+    assert!(
+        m.read(a, alice, 100, false, move |r| {
+            let _ = tx.send(r.map(|b| b.to_vec()));
+        })
+        .is_some()
+    );
+    assert!(
+        m.read(a, alice, 100, false, move |r| {
+            let _ = tx2.send(r.map(|b| b.to_vec()));
+        })
+        .is_none()
+    );
+    assert_eq!(rx.recv().unwrap(), Err(Error::QuotaExceeded));
+    assert_eq!(
+        m.quotas().used(Account::User(4242), Resource::WaitingReads),
+        1
+    );
+    let c = m.open(walk(&m, "a").unwrap().ino).unwrap();
+    assert_eq!(write(&m, c, b"hi"), Ok(2));
+    assert_eq!(rx.recv().unwrap(), Ok(b"hi".to_vec()));
+    assert_eq!(
+        m.quotas().used(Account::User(4242), Resource::WaitingReads),
+        0
+    );
+}
+
+#[test]
+fn messages_are_charged_to_their_writer() {
+    let mut limits = Limits::new(1000);
+    limits.user.bytes = 100;
+    let m = Mailslots::new(limits, 0, 0);
+    let (victim, s, _) = m
+        .create(ROOT, n("victim"), 0o666, 0, libc::O_RDONLY, BOB)
+        .unwrap();
+    let c = m.open(victim.ino).unwrap();
+    let as_ = |who: Caller| {
+        let (tx, rx) = mpsc::channel();
+        m.write(c, &[0u8; 34], who, move |r| tx.send(r).unwrap());
+        rx.recv().unwrap()
+    };
+    assert_eq!(as_(ALICE), Ok(34));
+    assert_eq!(as_(ALICE), Ok(34));
+    assert_eq!(as_(ALICE), Err(Error::QuotaExceeded));
+    // Alice's messages cost Bob nothing.
+    assert_eq!(as_(BOB), Ok(34));
+    assert_eq!(m.quotas().used(Account::User(4242), Resource::Bytes), 100);
+    // The server's close gives back every writer's charge.
+    m.release(s);
+    assert_eq!(m.quotas().used(Account::User(4242), Resource::Bytes), 0);
+    assert_eq!(m.quotas().used(Account::User(4343), Resource::Bytes), 0);
+    assert_eq!(m.quotas().total(), 0);
 }

@@ -150,18 +150,13 @@ impl MessageQueue {
         }
     }
 
-    /// Discards everything and releases the memory; returns the bytes that
-    /// were charged and the senders of the messages from the network.
-    pub fn clear(&mut self) -> (usize, Vec<SenderCode>) {
-        let charged = self.ring.len();
-        let mut network = Vec::new();
-        while let Some((_, code, from_network)) = self.pop_front() {
-            if from_network {
-                network.push(code);
-            }
+    /// Discards everything and releases the memory, handing each message's
+    /// charged bytes and sender to `each`, so that it can be uncharged.
+    pub fn clear(&mut self, mut each: impl FnMut(usize, SenderCode, bool)) {
+        while let Some((charged, code, from_network)) = self.pop_front() {
+            each(charged, code, from_network);
         }
         *self = Self::default();
-        (charged, network)
     }
 }
 
@@ -323,6 +318,11 @@ mod tests {
             q.push(&[1u8; 100], &NOBODY, false, 116 * 1000);
         }
         assert!(q.ring.capacity() <= 116 * 1000 + KEEP_CAPACITY);
-        assert_eq!(q.clear(), (116 * 1000, Vec::new()));
+        let mut charged = 0;
+        q.clear(|c, _, network| {
+            assert!(!network);
+            charged += c;
+        });
+        assert_eq!(charged, 116 * 1000);
     }
 }

@@ -263,8 +263,9 @@ pub trait RemoteSender: Send + Sync {
 
     /// Sends one message written by the local process `writer`; `done`
     /// is called once it left or was refused (perhaps later, after
-    /// resolving a computer's name). Where the target is this host's own
-    /// name, the copy delivered here names `writer`, never this host.
+    /// resolving a computer's name, which is charged to the writer's
+    /// user). Where the target is this host's own name, the copy delivered
+    /// here names `writer`, never this host.
     fn send(
         &self,
         target: &RemoteTarget,

@@ -6,13 +6,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::Mutex;
 
 use super::error::{Error, Result};
 use super::queue::{FRAME, MessageQueue};
+use super::quota::{Account, Quotas};
 use super::sender::{Origins, Sender};
 use super::timer::{Timer, TimerKey};
 
@@ -30,6 +30,8 @@ pub type Waker = Box<dyn FnOnce() + Send>;
 pub struct ReadCall {
     /// The calling thread; 0 when the kernel could not name it.
     pub thread: u32,
+    /// The caller's user, charged for the read while it waits.
+    pub uid: u32,
     /// Bytes the call returned before this read.
     pub returned: u64,
 }
@@ -39,38 +41,12 @@ pub struct ReadCall {
 /// answer, so a few suffice; the oldest is forgotten first.
 const FILLED_CALLS: usize = 64;
 
-/// Bytes queued across the whole mount, against `--max-total-bytes`.
-pub struct Accounting {
-    total: AtomicUsize,
-    max_total: usize,
-}
-
-impl Accounting {
-    pub fn new(max_total: usize) -> Self {
-        Self {
-            total: AtomicUsize::new(0),
-            max_total,
-        }
-    }
-
-    fn charge(&self, n: usize) -> bool {
-        self.total
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                t.checked_add(n).filter(|&s| s <= self.max_total)
-            })
-            .is_ok()
-    }
-
-    fn release(&self, n: usize) {
-        self.total.fetch_sub(n, Ordering::AcqRel);
-    }
-
-    pub fn total(&self) -> usize {
-        self.total.load(Ordering::Acquire)
-    }
-
-    pub fn max_total(&self) -> usize {
-        self.max_total
+/// Who a message is charged to: its writer (see `quota.rs` for why).
+pub fn account_of(sender: &Sender) -> Account {
+    match sender {
+        Sender::Local { uid, .. } => Account::User(*uid),
+        #[allow(unreachable_patterns)]
+        _ => Account::Network,
     }
 }
 
@@ -154,7 +130,7 @@ impl SlotState {
 pub struct Slot {
     state: Mutex<SlotState>,
     max_queued: usize,
-    accounting: Arc<Accounting>,
+    accounting: Arc<Quotas>,
     timer: Arc<Timer>,
     origins: Arc<Origins>,
 }
@@ -171,7 +147,7 @@ impl Slot {
         max_message_size: usize,
         read_timeout: Option<Duration>,
         max_queued: usize,
-        accounting: Arc<Accounting>,
+        accounting: Arc<Quotas>,
         timer: Arc<Timer>,
         origins: Arc<Origins>,
     ) -> Self {
@@ -286,9 +262,10 @@ impl Slot {
 
     fn enqueue(&self, st: &mut SlotState, msg: &[u8], sender: &Sender) -> Result<()> {
         let charge = FRAME + msg.len();
-        if st.queue.charged_bytes() + charge > self.max_queued || !self.accounting.charge(charge) {
+        if st.queue.charged_bytes() + charge > self.max_queued {
             return Err(Error::QueueFull);
         }
+        self.accounting.charge_bytes(account_of(sender), charge)?;
         let (code, network) = self.origins.encode(sender);
         st.queue.push(msg, &code, network, self.max_queued);
         Ok(())
@@ -297,19 +274,42 @@ impl Slot {
     /// Takes the oldest message off the queue after a reader got it.
     fn pop(&self, st: &mut SlotState) {
         if let Some((charged, code, network)) = st.queue.pop_front() {
-            self.accounting.release(charged);
             st.last_sender = self.origins.decode(&code, network);
+            self.uncharge(charged, st.last_sender.as_ref(), network);
             if network {
                 self.origins.release(&code);
             }
         }
     }
 
+    fn uncharge(&self, charged: usize, sender: Option<&Sender>, network: bool) {
+        let who = match sender {
+            Some(s) => account_of(s),
+            // An origin no longer known can only have been the network's.
+            None if network => Account::Network,
+            None => Account::User(0),
+        };
+        self.accounting.release_bytes(who, charged);
+    }
+
     fn discard(&self, st: &mut SlotState) {
-        let (charged, network) = st.queue.clear();
-        self.accounting.release(charged);
-        for code in network {
-            self.origins.release(&code);
+        // Summed per writer first: a queue holds few writers and many messages.
+        let mut per_writer: Vec<(Account, usize)> = Vec::new();
+        st.queue.clear(|charged, code, network| {
+            let who = match self.origins.decode(&code, network) {
+                Some(s) => account_of(&s),
+                None => Account::Network,
+            };
+            if network {
+                self.origins.release(&code);
+            }
+            match per_writer.iter_mut().find(|(w, _)| *w == who) {
+                Some((_, n)) => *n += charged,
+                None => per_writer.push((who, charged)),
+            }
+        });
+        for (who, n) in per_writer {
+            self.accounting.release_bytes(who, n);
         }
     }
 

@@ -322,14 +322,22 @@ fn serve(
         );
         return Err(());
     }
+    let user = &plan.limits.user;
     log::info!(
-        "mounted {} (max message {} bytes, queue {} bytes per slot, {} in all, read timeout {})",
+        "mounted {} (max message {} bytes, queue {} bytes per slot, {} in all, read timeout {}; \
+         per user: {} bytes, {} slots, {} directories, {} waiting reads, {} name resolutions)",
         mountpoint.display(),
         plan.limits.max_message_size,
         plan.limits.max_queued_bytes,
         plan.limits.max_total_bytes,
         crate::core::xattr::format_timeout(plan.limits.read_timeout),
+        user.bytes,
+        user.slots,
+        user.dirs,
+        user.waiting_reads,
+        user.resolutions,
     );
+    crate::ratelimit::start_flusher();
     if let Some(fd) = starter {
         let _ = std::fs::File::from(fd).write_all(b"R");
     }

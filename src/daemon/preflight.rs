@@ -125,6 +125,15 @@ pub fn check(opts: &Options) -> Result<Plan, Refusal> {
             "--max-queued-bytes and --max-total-bytes must be above 0".into(),
         ));
     }
+    limits.user = crate::core::UserLimits {
+        bytes: opts
+            .max_user_bytes
+            .unwrap_or(crate::core::UserLimits::defaults(limits.max_total_bytes).bytes),
+        slots: opts.max_user_slots,
+        dirs: opts.max_user_dirs,
+        waiting_reads: opts.max_user_waiting_reads,
+        resolutions: opts.max_user_resolutions,
+    };
     // Each session thread keeps a buffer this large; 16 MiB bounds it.
     let max_write = (max_pages * page).min(16 << 20) as u32;
     let max_pages = u16::try_from(max_pages).unwrap_or(u16::MAX);

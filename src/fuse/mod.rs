@@ -227,6 +227,7 @@ impl MailslotFs {
         let subject = self.subject(req.header.nodeid);
         let call = core::ReadCall {
             thread: req.header.pid,
+            uid: req.header.uid,
             returned: offset,
         };
         let waiting = self.core.read(
@@ -508,7 +509,7 @@ impl MailslotFs {
                 let out = abi::StatFs {
                     blocks: s.blocks,
                     bfree: s.blocks_free,
-                    bavail: s.blocks_free,
+                    bavail: s.blocks_available,
                     files: s.files,
                     ffree: s.files_free,
                     bsize: s.block_size,

@@ -47,7 +47,10 @@ mod citizen;
 use super::names::{DEFAULT_TTL, NameQuery, NameQueryResponse, NbAddress, NetbiosName};
 use super::registration::{self, NameRequest, NameResponse, NodeStatusRequest, QueryAnswer};
 use super::wire::{self, ErrorClass, MailslotDatagram, MessageType, SizeLimit};
-use crate::core::{Error, Mailslots, RemoteSender, RemoteTarget, Result, SendDone, TargetKind};
+use crate::core::{
+    Account, Error, Mailslots, RemoteSender, RemoteTarget, Resource, Result, SendDone, TargetKind,
+    Uncharge,
+};
 
 /// Name queries are sent this many times, this far apart, before a
 /// computer name counts as unresolvable (RFC 1002's BCAST_REQ_RETRY_COUNT
@@ -59,8 +62,17 @@ const MAX_CACHE: Duration = Duration::from_secs(600);
 /// Resolved names kept at once; the least recently used goes first.
 pub const NAME_CACHE_CAPACITY: usize = 256;
 /// Names being resolved at once; a write that would need one more fails
-/// with EAGAIN rather than grow the daemon.
+/// with ENOSPC rather than grow the daemon (never EAGAIN, which Windows
+/// programs under Wine retry for ever). Each user may hold at most
+/// `max_user_resolutions` writes waiting for names (EDQUOT past that), and
+/// unprivileged users together leave the last [`RESERVED_NAMES`] to root
+/// and the mount's owner. A waiting write's name is asked for at most
+/// `QUERY_TRIES` times per WINS server and on the segment, so what one user
+/// can make the host send is bounded: `max_user_resolutions * QUERY_TRIES`
+/// queries per `QUERY_TRIES * QUERY_INTERVAL` (64 a second by default).
 pub const MAX_PENDING_NAMES: usize = 256;
+/// Pending names kept for root and the mount's owner.
+pub const RESERVED_NAMES: usize = MAX_PENDING_NAMES / 8;
 /// Larger than any datagram a Windows host sends (594 bytes).
 const RECV_BUFFER: usize = 2048;
 
@@ -156,6 +168,10 @@ struct PendingSend {
     limit: SizeLimit,
     data: Vec<u8>,
     done: SendDone,
+    /// Who wrote it; while it waits for a name, the writer's user is
+    /// charged one of its `max_user_resolutions`, given back with this.
+    writer: Account,
+    _charge: Option<Uncharge>,
 }
 
 struct Resolution {
@@ -165,6 +181,8 @@ struct Resolution {
     tries: u32,
     next_at: Instant,
     sends: Vec<PendingSend>,
+    /// The user whose write started the resolution (named in the log).
+    starter: Account,
 }
 
 impl Resolution {
@@ -447,6 +465,7 @@ impl Network {
             limit,
             data,
             done,
+            ..
         } = p;
         let mut dgram = MailslotDatagram::new(
             msg_type,
@@ -595,7 +614,7 @@ impl Network {
             Err(e) => {
                 bump(match e {
                     Error::MessageTooLarge => &c.dropped_too_large,
-                    Error::QueueFull => &c.dropped_queue_full,
+                    Error::QueueFull | Error::QuotaExceeded => &c.dropped_queue_full,
                     Error::NotOpenToNetwork => &c.dropped_denied,
                     _ => &c.dropped_no_slot,
                 });
@@ -781,7 +800,7 @@ impl Network {
                 }
                 if r.tries >= QUERY_TRIES {
                     if r.phase >= self.config.wins.len() {
-                        failed.push((key.clone(), std::mem::take(&mut r.sends)));
+                        failed.push((key.clone(), r.starter, std::mem::take(&mut r.sends)));
                         return false;
                     }
                     // That server is silent: the next one, or the segment.
@@ -799,11 +818,16 @@ impl Network {
                 self.query(&n, trn_id, phase);
             }
         }
-        for ((name, suffix), sends) in failed {
+        for ((name, suffix), starter, sends) in failed {
             bump(&self.counters.resolve_failures);
-            log::info!(
-                "{name}<{suffix:02x}> did not answer a name query; {} write(s) refused",
-                sends.len()
+            crate::ratelimit::log(
+                log::Level::Info,
+                "name not resolved",
+                &starter.to_string(),
+                format_args!(
+                    "{name}<{suffix:02x}> did not answer a name query; {} write(s) refused (first by {starter})",
+                    sends.len()
+                ),
             );
             for s in sends {
                 (s.done)(Err(Error::HostUnreachable));
@@ -852,6 +876,7 @@ impl RemoteSender for Network {
         {
             return done(Err(Error::MessageTooLarge));
         }
+        let account = crate::core::slot::account_of(&writer);
         let ours = self.listens_to(&destination);
         let to_me = !group && destination.name().eq_ignore_ascii_case(self.me.name());
         if ours {
@@ -884,6 +909,8 @@ impl RemoteSender for Network {
             limit,
             data,
             done,
+            writer: account,
+            _charge: None,
         };
         if group {
             return self.transmit(send, self.config.broadcast);
@@ -897,15 +924,39 @@ impl RemoteSender for Network {
         }
         // Ask the segment; the writer's reply waits until the answer (or
         // the last retry) comes, without holding a FUSE thread.
+        let Some(core) = self.core.upgrade() else {
+            return (send.done)(Err(Error::ShuttingDown));
+        };
+        let quotas = core.quotas().clone();
+        let mut send = send;
+        let who = send.writer;
+        if let Err(e) = quotas.charge(who, Resource::Resolutions, 1) {
+            return (send.done)(Err(e));
+        }
+        send._charge = Some(Uncharge {
+            quotas: quotas.clone(),
+            who,
+            what: Resource::Resolutions,
+        });
         let first_query = {
             let mut pending = self.pending.lock();
             let fresh = !pending.contains_key(&key);
-            if fresh && pending.len() >= MAX_PENDING_NAMES {
+            let room = if quotas.privileged(who) {
+                MAX_PENDING_NAMES
+            } else {
+                MAX_PENDING_NAMES - RESERVED_NAMES
+            };
+            if fresh && pending.len() >= room {
                 drop(pending);
-                log::info!(
-                    "{} names are being resolved; a write to {} refused",
-                    MAX_PENDING_NAMES,
-                    send.destination
+                crate::ratelimit::log(
+                    log::Level::Info,
+                    "resolver full",
+                    &who.to_string(),
+                    format_args!(
+                        "{} names are being resolved; a write of {who} to {} refused with ENOSPC",
+                        pending_len(&self.pending),
+                        send.destination
+                    ),
                 );
                 return (send.done)(Err(Error::ResolverBusy));
             }
@@ -915,6 +966,7 @@ impl RemoteSender for Network {
                 tries: 1,
                 next_at: Instant::now() + QUERY_INTERVAL,
                 sends: Vec::new(),
+                starter: who,
             });
             let name = send.destination.clone();
             r.sends.push(send);
@@ -924,6 +976,10 @@ impl RemoteSender for Network {
             self.query(&name, trn_id, 0);
         }
     }
+}
+
+fn pending_len(pending: &Mutex<HashMap<NameKey, Resolution>>) -> usize {
+    pending.lock().len()
 }
 
 #[cfg(test)]

@@ -81,6 +81,9 @@ impl Failure {
             )),
             Some(EMSGSIZE) => Failure::TooLarge(format!("{what}: message too large for the slot")),
             Some(ENOSPC) => Failure::QueueFull(format!("{what}: queue full")),
+            Some(libc::EDQUOT) => {
+                Failure::QueueFull(format!("{what}: your user's limit is reached"))
+            }
             Some(EEXIST) => Failure::Exists(format!("{what}: the slot exists (it has a server)")),
             Some(EACCES | EPERM) => Failure::PermissionDenied(format!("{what}: permission denied")),
             Some(EHOSTUNREACH) => Failure::Unreachable(format!(

@@ -324,7 +324,14 @@ fn daemon_sections(notes: &[String]) -> Roff {
         "Limits: a message is at most (fs.fuse.max_pages_limit - 1) pages (1044480 bytes by \
          default) and at most the slot's max_message_size (EMSGSIZE beyond); a slot holds at \
          most --max-queued-bytes and the mount at most --max-total-bytes, every message \
-         counting its length plus 16 bytes (ENOSPC beyond; nothing is ever dropped). With \
+         counting its length plus 16 bytes (ENOSPC beyond; nothing is ever dropped). Per \
+         user (root and the mount's owner excepted, who also keep 5 % of --max-total-bytes \
+         in reserve): bytes queued, charged to the writer (--max-user-bytes, default an \
+         eighth of --max-total-bytes), open slots (--max-user-slots, 1024), directories \
+         made (--max-user-dirs, 1024), waiting reads (--max-user-waiting-reads, 1024) and \
+         writes waiting for a name resolution (--max-user-resolutions, 16); EDQUOT beyond. \
+         The figures are in the user.mailslot.users attribute of the mount root. The \
+         directory net exists from the start; no slot can take it. With \
          --allow-other every user may use the mount; the kernel checks permissions, the root \
          is mode 1777, and a slot's mode comes from the create call and the umask. A public \
          slot is mode 666: on a mailslot the read bit means \"may open it as a client\", \
@@ -335,7 +342,9 @@ fn daemon_sections(notes: &[String]) -> Roff {
     paragraph(
         &mut r,
         "-o takes the long options by their names with underscores (max_message_size=SIZE, \
-         read_timeout=TIME, max_queued_bytes=SIZE, max_total_bytes=SIZE, threads=N, \
+         read_timeout=TIME, max_queued_bytes=SIZE, max_total_bytes=SIZE, max_user_bytes=SIZE, \
+         max_user_slots=N, max_user_dirs=N, max_user_waiting_reads=N, \
+         max_user_resolutions=N, threads=N, \
          log_file=FILE, allow_other, interface=IFACE, address=IPV4, broadcast=IPV4, \
          netbios_name=NAME, workgroup=NAME, dgram_port=PORT, name_port=PORT, \
          host=NAME=IPV4, datagram_limit=LIMIT, wins=IPV4, name_ttl=SECONDS). Options mount(8) passes that mean nothing here (rw, defaults, \
@@ -435,7 +444,11 @@ fn daemon_sections(notes: &[String]) -> Roff {
         ),
         (
             "ENOSPC",
-            "the slot's or the mount's queue limit would pass; nothing was queued.",
+            "the slot's or the mount's queue limit would pass, or too many names are being resolved; nothing was queued.",
+        ),
+        (
+            "EDQUOT",
+            "the caller's per-user limit (bytes, slots, directories, waiting reads, name resolutions) would pass.",
         ),
         ("EAGAIN", "O_NONBLOCK read of an empty slot."),
         ("EINTR", "a waiting read ended by a signal."),

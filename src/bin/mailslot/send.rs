@@ -170,8 +170,12 @@ fn write(client: &mut File, slot: &Slot, message: &[u8]) -> Result<(), Failure> 
             ))
         }
         Some(libc::ENETDOWN) => network_off(slot),
-        Some(libc::EAGAIN) if slot.remote.is_some() => Failure::Other(format!(
-            "{slot}: too many computer names are being resolved at once; try again"
+        Some(libc::ENOSPC) if slot.remote.is_some() => Failure::QueueFull(format!(
+            "{slot}: too many computer names are being resolved at once; nothing was sent"
+        )),
+        Some(libc::EDQUOT) => Failure::QueueFull(format!(
+            "{slot}: your user's limit on this mount is reached (docs/limits.md); nothing was \
+             queued or sent"
         )),
         Some(libc::ENOSPC) => Failure::QueueFull(format!(
             "{slot}: queue full: the slot (or the whole mount) holds as much as it may; \
