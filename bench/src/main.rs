@@ -23,10 +23,14 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use floor::FloorKind;
-use harness::{Mounted, Result, Worker};
+use harness::{Mounted, Worker};
 use report::{Flow, MemorySample, Raw, SlotPhases, WaitingSample};
 use roles::{Blocker, LatencySummary, Parked, Phase, Role, Timing};
 use systems::{System, Target};
+
+/// The benchmark's errors: each becomes one line on standard error.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -9,8 +9,8 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::Result;
 use crate::floor::FloorKind;
-use crate::harness::Result;
 use crate::roles::{Blocker, LatencySummary};
 use crate::systems::System;
 
