@@ -893,14 +893,16 @@ fn opt(x: Option<f64>, prec: usize) -> String {
 }
 
 /// A table in the look of the rest of the output: no lines, the header
-/// row first, the columns from `numbers_from` on right-aligned.
-fn grid(header: &[&str], numbers_from: usize, rows: Vec<Vec<String>>) -> String {
+/// row first; `align` has an `r` for each right-aligned (number) column.
+fn grid(header: &[&str], align: &str, rows: Vec<Vec<String>>) -> String {
     let mut t = Table::new();
     t.load_style(comfy_table::presets::NOTHING)
         .set_header(header.to_vec())
         .add_rows(rows);
-    for c in t.column_iter_mut().skip(numbers_from) {
-        c.set_cell_alignment(CellAlignment::Right);
+    for (c, a) in t.column_iter_mut().zip(align.chars()) {
+        if a == 'r' {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
     }
     t.trim_fmt() + "\n"
 }
@@ -914,7 +916,7 @@ fn floor_label(system: System, floor: Option<FloorKind>) -> String {
 
 fn lost(verified: Option<bool>) -> &'static str {
     if verified == Some(false) {
-        "LOST/REORDERED MESSAGES"
+        " (LOST/REORDERED MESSAGES)"
     } else {
         ""
     }
@@ -973,7 +975,7 @@ pub fn table(r: &Report) -> String {
             "server µs/msg",
             "floor",
         ],
-        3,
+        "lrlrrrrrl",
         r.throughput
             .iter()
             .map(|row| {
@@ -1008,7 +1010,7 @@ pub fn table(r: &Report) -> String {
                 "server µs/msg",
                 "floor",
             ],
-            2,
+            "lrrrrrl",
             r.threads
                 .iter()
                 .map(|row| {
@@ -1020,7 +1022,7 @@ pub fn table(r: &Report) -> String {
                         opt(row.vs_floor, 2),
                         opt(row.server_cpu_us_per_msg, 2),
                         format!(
-                            "{} {}",
+                            "{}{}",
                             row.floor.map(FloorKind::name).unwrap_or_default(),
                             lost(row.verified)
                         ),
@@ -1045,7 +1047,7 @@ pub fn table(r: &Report) -> String {
                 "p50 vs mqueue",
                 "floor",
             ],
-            1,
+            "lrrrrl",
             r.latency
                 .iter()
                 .map(|l| {
@@ -1078,7 +1080,7 @@ pub fn table(r: &Report) -> String {
                 "p99 vs fifo",
                 "p99 vs mqueue",
             ],
-            1,
+            "lrrrrrr",
             r.interrupt
                 .iter()
                 .map(|i| {
@@ -1124,7 +1126,7 @@ pub fn table(r: &Report) -> String {
             &[
                 "slots", "system", "create", "write", "list", "read", "close", "floor",
             ],
-            2,
+            "rlrrrrrl",
             r.slots
                 .iter()
                 .map(|row| {
@@ -1169,7 +1171,7 @@ pub fn table(r: &Report) -> String {
         t += "\nfloors: every do-nothing FUSE filesystem in every workload (* the best, which the workload is held against)\n";
         t += &grid(
             &["workload", "floor", "median", "vs best", "server µs/msg"],
-            2,
+            "llrrr",
             r.floors
                 .iter()
                 .map(|f| {
@@ -1207,7 +1209,7 @@ pub fn table(r: &Report) -> String {
     );
     t += &grid(
         &["", "target", "measured", ""],
-        2,
+        "llrl",
         r.targets
             .iter()
             .map(|g| {
