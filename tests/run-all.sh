@@ -48,18 +48,20 @@ step() {
     fi
 }
 
+# Both crates of the workspace: mailslotfs and its benchmark (bench/).
 step "cargo fmt --check" cargo fmt --all -- --check
-step "cargo clippy" cargo clippy --all-targets --locked --quiet -- -D warnings
+step "cargo clippy" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 # The packaging tests install and package the release build; built here
 # once, where its progress shows, they find it up to date.
 step "cargo build --release" cargo build --release --locked --bin mailslotfs --bin mailslot
 
-# Every target but benches (there are none), every test binary even after
-# one fails; examples are built as the
-# programs tests/examples.rs runs, not as test harnesses.
+# Every target but benches (there are none) of both crates, every test
+# binary even after one fails; examples are built as the programs
+# tests/examples.rs runs, not as test harnesses. The benchmark's smoke test
+# (bench/tests/smoke.rs) runs the mailslotfs daemon this builds.
 echo "== cargo test"
 set +e
-cargo test --locked --no-fail-fast 2>&1 | tee "$log"
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 while read -r ok bad; do

@@ -14,7 +14,7 @@ use super::error::{Error, Result};
 use super::queue::{FRAME, MessageQueue};
 use super::quota::{Account, Quotas};
 use super::sender::{Origins, Sender};
-use super::timer::{Timer, TimerKey};
+use super::timer::{Expire, Timer, TimerKey};
 
 /// Answers one read: `Ok(bytes)` is the message (empty for end of file).
 pub type Responder = Box<dyn FnOnce(Result<&[u8]>) + Send>;
@@ -479,5 +479,11 @@ impl Slot {
     /// Applies to reads that start after the change, as SetMailslotInfo does.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) {
         self.state.lock().read_timeout = timeout;
+    }
+}
+
+impl Expire for Slot {
+    fn expire(&self, waiter: u64) {
+        Slot::expire(self, waiter);
     }
 }

@@ -9,7 +9,12 @@ use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::slot::Slot;
+/// What a deadline is for: its owner is told when it passes. The timer
+/// knows no slots; a slot is one such owner.
+pub trait Expire: Send + Sync {
+    /// The deadline of `waiter` passed (and was not cancelled).
+    fn expire(&self, waiter: u64);
+}
 
 /// Names one deadline so it can be cancelled: deadlines are unique by
 /// their sequence number even when two fall on the same instant.
@@ -20,7 +25,7 @@ pub struct TimerKey {
 }
 
 struct Due {
-    slot: Weak<Slot>,
+    owner: Weak<dyn Expire>,
     waiter: u64,
 }
 
@@ -48,8 +53,10 @@ impl Timer {
         timer
     }
 
-    /// At `at`, `waiter` of `slot` is told its time is up (if it still waits).
-    pub fn add(&self, at: Instant, slot: Weak<Slot>, waiter: u64) -> TimerKey {
+    /// At `at`, `owner` is told the time of its `waiter` is up (unless the
+    /// deadline was cancelled first).
+    pub fn add<O: Expire + 'static>(&self, at: Instant, owner: Weak<O>, waiter: u64) -> TimerKey {
+        let owner: Weak<dyn Expire> = owner;
         let mut st = self.state.lock();
         let key = TimerKey {
             at,
@@ -59,7 +66,7 @@ impl Timer {
         // The thread sleeps until the first deadline; it needs waking only
         // when this one comes before it.
         let earliest = st.due.first_key_value().is_none_or(|(k, _)| key < *k);
-        st.due.insert(key, Due { slot, waiter });
+        st.due.insert(key, Due { owner, waiter });
         if earliest {
             self.cv.notify_one();
         }
@@ -108,11 +115,11 @@ impl Timer {
                 due
             };
             for d in due {
-                if let Some(slot) = d.slot.upgrade() {
+                if let Some(owner) = d.owner.upgrade() {
                     // A panic while answering one reader must not stop the
                     // thread every other reader's timeout depends on.
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        slot.expire(d.waiter)
+                        owner.expire(d.waiter)
                     }));
                     if r.is_err() {
                         log::error!("internal error (panic) while ending a timed-out read");

@@ -7,12 +7,15 @@
 //!   name query packets used to resolve them.
 //! - [`registration`]: the other name service packets: registration,
 //!   refresh, release (and their answers) and node status.
+//! - `codec`: what those three share: bounds-checked reading and the one
+//!   error type, [`wire::WireError`], with its size limits.
 //!
 //! - [`service`]: the sockets and threads that use them at run time.
 //!
 //! `wire` and `names` are pure codecs with no sockets, so they can be tested
 //! and fuzzed byte for byte.
 
+mod codec;
 pub mod names;
 pub mod registration;
 pub mod service;

@@ -20,7 +20,7 @@
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::wire::{MAX_UDP_PAYLOAD, Reader, WireError};
+use super::codec::{MAX_UDP_PAYLOAD, Reader, WireError};
 
 /// UDP port of the NetBIOS name service.
 pub const NAME_SERVICE_PORT: u16 = 137;
@@ -236,6 +236,13 @@ impl NetbiosName {
         Ok((NetbiosName::from_raw(&raw), r.pos()))
     }
 
+    /// Decodes the name at `r`'s position and moves past it.
+    pub(super) fn read(r: &mut Reader<'_>) -> Result<NetbiosName, WireError> {
+        let (name, used) = NetbiosName::decode(r.rest())?;
+        r.skip(used);
+        Ok(name)
+    }
+
     pub(crate) fn from_raw(raw: &[u8; 16]) -> NetbiosName {
         let (body, suffix) = raw.split_at(15);
         let body = if body[0] == b'*' && body[1..].iter().all(|&b| b == 0) {
@@ -380,7 +387,7 @@ impl NameQuery {
         if counts[0] != 1 {
             return Err(WireError::BadQuestionCount(counts[0]));
         }
-        let name = r.name()?;
+        let name = NetbiosName::read(&mut r)?;
         check_type_class(&mut r)?;
         Ok(NameQuery {
             trn_id,
@@ -482,10 +489,10 @@ impl NameQueryResponse {
             return Err(WireError::NoAnswer);
         }
         for _ in 0..counts[0] {
-            r.name()?;
+            NetbiosName::read(&mut r)?;
             r.take(4, "question type and class")?;
         }
-        let name = r.name()?;
+        let name = NetbiosName::read(&mut r)?;
         check_type_class(&mut r)?;
         let ttl = r.be32("TTL")?;
         let rdlength = r.be16("RDLENGTH")?;

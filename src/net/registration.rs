@@ -10,12 +10,12 @@
 
 use std::net::Ipv4Addr;
 
+use super::codec::{Reader, WireError};
 use super::names::{
     CLASS_IN, FLAG_AUTHORITATIVE, FLAG_BROADCAST, FLAG_RECURSION_DESIRED, FLAG_RESPONSE,
     NB_FLAG_GROUP, NB_ONT_SHIFT, NS_HEADER_LEN, NbAddress, NetbiosName, NodeType, OPCODE_QUERY,
     OPCODE_SHIFT, TYPE_NB, put_ns_header,
 };
-use super::wire::{Reader, WireError};
 
 /// Name service operations (the OPCODE field; a query is 0).
 pub const OPCODE_REGISTRATION: u8 = 5;
@@ -85,7 +85,7 @@ impl<'a> NsPacket<'a> {
         }
         let mut question = None;
         for i in 0..counts[0] {
-            let name = r.name()?;
+            let name = NetbiosName::read(&mut r)?;
             let qtype = r.be16("question type")?;
             let class = r.be16("question class")?;
             if class != CLASS_IN {
@@ -106,7 +106,7 @@ impl<'a> NsPacket<'a> {
                     .map(|(n, _)| n.clone())
                     .ok_or(WireError::NameCompressed)?
             } else {
-                r.name()?
+                NetbiosName::read(&mut r)?
             };
             let rtype = r.be16("record type")?;
             let class = r.be16("record class")?;

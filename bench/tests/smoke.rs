@@ -35,6 +35,16 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
         Path::new("/dev/fuse").exists(),
         "/dev/fuse is missing: the benchmark needs FUSE (modprobe fuse); this test does not skip"
     );
+    // The benchmark measures the mailslotfs daemon built beside it. A
+    // workspace test run builds both; `-p mailslot-bench` alone does not
+    // build the daemon, and could leave an old one there.
+    let bench = Path::new(env!("CARGO_BIN_EXE_mailslot-bench"));
+    let daemon = bench.with_file_name("mailslotfs");
+    assert!(
+        daemon.is_file(),
+        "no mailslotfs daemon at {}: run this test with `cargo test --workspace`, which builds it",
+        daemon.display()
+    );
     let dir = tempfile::tempdir().expect("temporary directory");
     let dir_path = dir
         .path()
@@ -46,8 +56,10 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
     let tmp = dir_path.join("tmp");
     std::fs::create_dir(&tmp).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mailslot-bench"))
+    let mut child = Command::new(bench)
         .arg("--smoke")
+        .arg("--daemon")
+        .arg(&daemon)
         .arg("--out")
         .arg(&out)
         .env("TMPDIR", &tmp)

@@ -12,8 +12,20 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::harness::{Result, now_ns};
+use crate::Result;
 use crate::systems::{Reader, System, Target, Writer};
+
+/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of a run,
+/// so that a writer's start and a reader's end can be subtracted.
+pub fn now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid timespec pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
 
 pub const SUBCOMMAND: &str = "__role";
 

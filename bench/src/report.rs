@@ -6,11 +6,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use comfy_table::{CellAlignment, Table};
+use num_format::{Locale, ToFormattedString};
 use plotters::prelude::*;
 use serde::Serialize;
 
+use crate::Result;
 use crate::floor::FloorKind;
-use crate::harness::Result;
 use crate::roles::{Blocker, LatencySummary};
 use crate::systems::System;
 
@@ -142,9 +144,7 @@ pub struct Raw {
 #[derive(Debug, Clone, Serialize)]
 pub struct Machine {
     pub cpus: usize,
-    pub cpu_model: String,
     pub kernel: String,
-    pub memory_mib: u64,
     /// /proc/loadavg when measuring began and ended: other work on the
     /// machine shows up in every number.
     pub load_start: String,
@@ -162,12 +162,6 @@ pub fn loadavg() -> String {
 
 impl Machine {
     pub fn probe(load_start: String) -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu_model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name"))
-            .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_owned())
-            .unwrap_or_else(|| "unknown".into());
         let kernel = nix::sys::utsname::uname()
             .map(|u| {
                 format!(
@@ -177,17 +171,9 @@ impl Machine {
                 )
             })
             .unwrap_or_default();
-        let memory_mib = std::fs::read_to_string("/proc/meminfo")
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("MemTotal:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |k| k / 1024);
         Self {
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            cpu_model,
             kernel,
-            memory_mib,
             load_start,
             load_end: loadavg(),
         }
@@ -319,10 +305,8 @@ pub struct WaitingRow {
     pub rss_before_kib: f64,
     pub rss_waiting_kib: f64,
     pub rss_bytes_per_reader: f64,
-    pub park_s: f64,
-    pub end_s: f64,
-    pub fds_after: f64,
-    pub rss_after_kib: f64,
+    /// Each run, with how long the readers took to park and to end and
+    /// what the daemon held after.
     pub runs: Vec<WaitingSample>,
 }
 
@@ -701,10 +685,6 @@ pub fn build(raw: &Raw, machine: Machine, settings: Settings, notes: Vec<String>
             rss_bytes_per_reader: m(&|s| {
                 (s.rss_waiting as f64 - s.rss_before as f64) / s.readers.max(1) as f64
             }),
-            park_s: m(&|s| s.park_s),
-            end_s: m(&|s| s.end_s),
-            fds_after: m(&|s| s.fds_after as f64),
-            rss_after_kib: m(&|s| s.rss_after as f64 / 1024.0),
             runs: runs.clone(),
         }
     });
@@ -900,18 +880,11 @@ pub fn size_label(size: usize) -> String {
 
 /// 1234567.8 → "1,234,568".
 pub fn grouped(x: f64) -> String {
-    if !x.is_finite() {
-        return "—".into();
+    if x.is_finite() {
+        (x.round() as i64).to_formatted_string(&Locale::en)
+    } else {
+        "—".into()
     }
-    let digits = format!("{:.0}", x.abs());
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if x < 0.0 { format!("-{out}") } else { out }
 }
 
 fn opt(x: Option<f64>, prec: usize) -> String {
@@ -919,16 +892,45 @@ fn opt(x: Option<f64>, prec: usize) -> String {
         .map_or_else(|| "—".into(), |v| format!("{v:.prec$}"))
 }
 
+/// A table in the look of the rest of the output: no lines, the header
+/// row first; `align` has an `r` for each right-aligned (number) column.
+fn grid(header: &[&str], align: &str, rows: Vec<Vec<String>>) -> String {
+    let mut t = Table::new();
+    t.load_style(comfy_table::presets::NOTHING)
+        .set_header(header.to_vec())
+        .add_rows(rows);
+    for (c, a) in t.column_iter_mut().zip(align.chars()) {
+        if a == 'r' {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    t.trim_fmt() + "\n"
+}
+
+fn floor_label(system: System, floor: Option<FloorKind>) -> String {
+    match (system, floor) {
+        (System::Floor, Some(f)) => f.name(),
+        _ => String::new(),
+    }
+}
+
+fn lost(verified: Option<bool>) -> &'static str {
+    if verified == Some(false) {
+        " (LOST/REORDERED MESSAGES)"
+    } else {
+        ""
+    }
+}
+
 pub fn table(r: &Report) -> String {
     let mut t = String::new();
     let s = &r.settings;
     let _ = writeln!(
         t,
-        "mailslot-bench ({} mode, median of {} run{}; {} CPUs, {}; FUSE threads: {}; \
+        "mailslot-bench ({} mode, median of {} run(s); {} CPUs, {}; FUSE threads: {}; \
          mailslotfs writers open {})",
         s.mode,
         s.runs,
-        if s.runs == 1 { "" } else { "s" },
         r.machine.cpus,
         r.machine.kernel,
         s.fuse_threads,
@@ -949,164 +951,166 @@ pub fn table(r: &Report) -> String {
     );
     let _ = writeln!(
         t,
-        "fan-in: {} round{} of {} × {} messages per run, the systems taking turns; a run's rate is all its rounds' messages over their time",
+        "fan-in: {} round(s) of {} × {} messages per run, the systems taking turns; a run's rate is all its rounds' messages over their time\n",
         s.fan_in_rounds,
-        if s.fan_in_rounds == 1 { "" } else { "s" },
         s.fan_in_writers,
         grouped(s.fan_in_messages_per_writer as f64)
     );
-    let _ = writeln!(t);
-    let _ = writeln!(
-        t,
-        "{:<14} {:>7}  {:<11} {:>12} {:>10} {:>9} {:>10} {:>14}  floor",
-        "workload",
-        "size",
-        "system",
-        "messages/s",
-        "MB/s",
-        "vs floor",
-        "vs mqueue",
-        "server µs/msg",
+    let workload = |name: &str, writers: u32| {
+        if name == THREADS_FAN_IN {
+            format!("fan-in {writers}→1")
+        } else {
+            format!("{name} 1→1")
+        }
+    };
+    t += &grid(
+        &[
+            "workload",
+            "size",
+            "system",
+            "messages/s",
+            "MB/s",
+            "vs floor",
+            "vs mqueue",
+            "server µs/msg",
+            "floor",
+        ],
+        "lrlrrrrrl",
+        r.throughput
+            .iter()
+            .map(|row| {
+                vec![
+                    workload(&row.workload, row.writers),
+                    size_label(row.size),
+                    row.system.name().to_owned(),
+                    grouped(row.msgs_per_s),
+                    format!("{:.2}", row.mb_per_s),
+                    opt(row.vs_floor, 2),
+                    opt(row.vs_mqueue, 2),
+                    opt(row.server_cpu_us_per_msg, 2),
+                    format!(
+                        "{}{}",
+                        floor_label(row.system, row.floor),
+                        lost(row.verified)
+                    ),
+                ]
+            })
+            .collect(),
     );
-    for row in &r.throughput {
-        let workload = if row.workload == "fan-in" {
-            format!("fan-in {}→1", row.writers)
-        } else {
-            format!("{} 1→1", row.workload)
-        };
-        let mark = if row.verified == Some(false) {
-            "  (LOST/REORDERED MESSAGES)"
-        } else {
-            ""
-        };
-        let which = match (row.system, row.floor) {
-            (System::Floor, Some(f)) => f.name(),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            t,
-            "{:<14} {:>7}  {:<11} {:>12} {:>10.2} {:>9} {:>10} {:>14}  {which}{mark}",
-            workload,
-            size_label(row.size),
-            row.system.name(),
-            grouped(row.msgs_per_s),
-            row.mb_per_s,
-            opt(row.vs_floor, 2),
-            opt(row.vs_mqueue, 2),
-            opt(row.server_cpu_us_per_msg, 2),
-        );
-    }
 
     if !r.threads.is_empty() {
-        let _ = writeln!(t);
-        let _ = writeln!(
-            t,
-            "mailslotfs by --threads (vs the best floor measured in the same step)"
+        t += "\nmailslotfs by --threads (vs the best floor measured in the same step)\n";
+        t += &grid(
+            &[
+                "workload",
+                "size",
+                "threads",
+                "messages/s",
+                "vs floor",
+                "server µs/msg",
+                "floor",
+            ],
+            "lrrrrrl",
+            r.threads
+                .iter()
+                .map(|row| {
+                    vec![
+                        workload(&row.workload, row.writers),
+                        size_label(row.size),
+                        row.threads.to_string(),
+                        grouped(row.msgs_per_s),
+                        opt(row.vs_floor, 2),
+                        opt(row.server_cpu_us_per_msg, 2),
+                        format!(
+                            "{}{}",
+                            row.floor.map(FloorKind::name).unwrap_or_default(),
+                            lost(row.verified)
+                        ),
+                    ]
+                })
+                .collect(),
         );
-        let _ = writeln!(
-            t,
-            "{:<14} {:>7}  {:>7} {:>12} {:>9} {:>14}  floor",
-            "workload", "size", "threads", "messages/s", "vs floor", "server µs/msg"
-        );
-        for row in &r.threads {
-            let workload = if row.workload == THREADS_FAN_IN {
-                format!("fan-in {}→1", row.writers)
-            } else {
-                "pairs 1→1".to_owned()
-            };
-            let mark = if row.verified == Some(false) {
-                "  (LOST/REORDERED MESSAGES)"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                t,
-                "{:<14} {:>7}  {:>7} {:>12} {:>9} {:>14}  {}{mark}",
-                workload,
-                size_label(row.size),
-                row.threads,
-                grouped(row.msgs_per_s),
-                opt(row.vs_floor, 2),
-                opt(row.server_cpu_us_per_msg, 2),
-                row.floor.map(FloorKind::name).unwrap_or_default(),
-            );
-        }
     }
 
     if !r.latency.is_empty() {
-        let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "wake-up latency, µs ({} rounds; floor: its write-then-read round trip)",
+            "\nwake-up latency, µs ({} rounds; floor: its write-then-read round trip)",
             s.latency_rounds
         );
-        let _ = writeln!(
-            t,
-            "{:<11} {:>9} {:>9} {:>13} {:>14}  floor",
-            "system", "p50", "p99", "p50 vs floor", "p50 vs mqueue"
+        t += &grid(
+            &[
+                "system",
+                "p50",
+                "p99",
+                "p50 vs floor",
+                "p50 vs mqueue",
+                "floor",
+            ],
+            "lrrrrl",
+            r.latency
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.system.name().to_owned(),
+                        format!("{:.1}", l.p50_us),
+                        format!("{:.1}", l.p99_us),
+                        opt(l.vs_floor_p50, 2),
+                        opt(l.vs_mqueue_p50, 2),
+                        floor_label(l.system, l.floor),
+                    ]
+                })
+                .collect(),
         );
-        for l in &r.latency {
-            let which = match (l.system, l.floor) {
-                (System::Floor, Some(f)) => f.name(),
-                _ => String::new(),
-            };
-            let _ = writeln!(
-                t,
-                "{:<11} {:>9.1} {:>9.1} {:>13} {:>14}  {which}",
-                l.system.name(),
-                l.p50_us,
-                l.p99_us,
-                opt(l.vs_floor_p50, 2),
-                opt(l.vs_mqueue_p50, 2)
-            );
-        }
     }
 
     if !r.interrupt.is_empty() {
-        let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "interrupt latency, µs ({} rounds: SIGUSR1, handled without SA_RESTART, until the blocked read returns EINTR)",
+            "\ninterrupt latency, µs ({} rounds: SIGUSR1, handled without SA_RESTART, until the blocked read returns EINTR)",
             s.interrupt_rounds
         );
-        let _ = writeln!(
-            t,
-            "{:<11} {:>9} {:>9} {:>12} {:>14} {:>12} {:>14}",
-            "system", "p50", "p99", "p50 vs fifo", "p50 vs mqueue", "p99 vs fifo", "p99 vs mqueue"
+        t += &grid(
+            &[
+                "system",
+                "p50",
+                "p99",
+                "p50 vs fifo",
+                "p50 vs mqueue",
+                "p99 vs fifo",
+                "p99 vs mqueue",
+            ],
+            "lrrrrrr",
+            r.interrupt
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.system.name().to_owned(),
+                        format!("{:.1}", i.p50_us),
+                        format!("{:.1}", i.p99_us),
+                        opt(i.vs_fifo_p50, 2),
+                        opt(i.vs_mqueue_p50, 2),
+                        opt(i.vs_fifo_p99, 2),
+                        opt(i.vs_mqueue_p99, 2),
+                    ]
+                })
+                .collect(),
         );
-        for i in &r.interrupt {
-            let _ = writeln!(
-                t,
-                "{:<11} {:>9.1} {:>9.1} {:>12} {:>14} {:>12} {:>14}",
-                i.system.name(),
-                i.p50_us,
-                i.p99_us,
-                opt(i.vs_fifo_p50, 2),
-                opt(i.vs_mqueue_p50, 2),
-                opt(i.vs_fifo_p99, 2),
-                opt(i.vs_mqueue_p99, 2)
-            );
-        }
     }
 
     if let Some(w) = &r.waiting {
-        let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "waiting: {} readers blocked on empty slots ({} reader processes), a fresh mailslotfs daemon",
+            "\nwaiting: {} readers blocked on empty slots ({} reader processes), a fresh mailslotfs daemon",
             grouped(w.readers as f64),
             w.workers
         );
         let _ = writeln!(
             t,
-            "  CPU over {:.0} idle seconds: {:.3}% of one core ({:.1} ms)",
+            "  CPU over {:.0} idle seconds: {:.3}% of one core; descriptors {:.0} → {:.0} ({:.4} per reader); \
+             VmRSS {:.0} → {:.0} KiB ({:.0} bytes per reader)",
             w.idle_s,
             w.cpu_percent_of_core,
-            w.cpu_percent_of_core / 100.0 * w.idle_s * 1e3
-        );
-        let _ = writeln!(
-            t,
-            "  descriptors {:.0} → {:.0} ({:.4} per reader); VmRSS {:.0} → {:.0} KiB ({:.0} bytes per reader)",
             w.fds_before,
             w.fds_waiting,
             w.fds_per_reader,
@@ -1114,123 +1118,115 @@ pub fn table(r: &Report) -> String {
             w.rss_waiting_kib,
             w.rss_bytes_per_reader
         );
-        let _ = writeln!(
-            t,
-            "  all waiting {:.2} s after the start; all gone {:.2} s after their processes were told to end; then {:.0} descriptors, VmRSS {:.0} KiB",
-            w.park_s, w.end_s, w.fds_after, w.rss_after_kib
-        );
     }
 
     if !r.slots.is_empty() {
-        let _ = writeln!(t);
-        let _ = writeln!(
-            t,
-            "many slots, seconds per phase (write = open, write one message, close)"
+        t += "\nmany slots, seconds per phase (write = open, write one message, close)\n";
+        t += &grid(
+            &[
+                "slots", "system", "create", "write", "list", "read", "close", "floor",
+            ],
+            "rlrrrrrl",
+            r.slots
+                .iter()
+                .map(|row| {
+                    vec![
+                        grouped(row.slots as f64),
+                        row.system.name().to_owned(),
+                        format!("{:.3}", row.create_s),
+                        format!("{:.3}", row.write_s),
+                        opt(row.list_s, 3),
+                        format!("{:.3}", row.read_s),
+                        format!("{:.3}", row.close_s),
+                        row.floor.map(FloorKind::name).unwrap_or_default(),
+                    ]
+                })
+                .collect(),
         );
-        let _ = writeln!(
-            t,
-            "{:>8}  {:<11} {:>8} {:>8} {:>8} {:>8} {:>8}  floor",
-            "slots", "system", "create", "write", "list", "read", "close"
-        );
-        for row in &r.slots {
-            let _ = writeln!(
-                t,
-                "{:>8}  {:<11} {:>8.3} {:>8.3} {:>8} {:>8.3} {:>8.3}  {}",
-                grouped(row.slots as f64),
-                row.system.name(),
-                row.create_s,
-                row.write_s,
-                opt(row.list_s, 3),
-                row.read_s,
-                row.close_s,
-                row.floor.map(FloorKind::name).unwrap_or_default()
-            );
-        }
     }
 
     if let Some(m) = &r.memory {
-        let _ = writeln!(t);
         let _ = writeln!(
             t,
-            "memory: {} messages of {} B queued in one mailslotfs slot, daemon VmRSS",
+            "\nmemory: {} messages of {} B queued in one mailslotfs slot, daemon VmRSS",
             grouped(m.messages as f64),
             m.message_size
         );
         let _ = writeln!(
             t,
-            "  before {:.0} KiB, queued {:.0} KiB, drained {:.0} KiB ({:+.1}%), slot closed {:.0} KiB",
+            "  before {:.0} KiB, queued {:.0} KiB, drained {:.0} KiB ({:+.1}%), slot closed {:.0} KiB; \
+             {:.1} bytes per queued message = {} payload + {:.1} overhead",
             m.rss_before_kib,
             m.rss_queued_kib,
             m.rss_drained_kib,
             (m.drained_vs_before - 1.0) * 100.0,
-            m.rss_closed_kib
-        );
-        let _ = writeln!(
-            t,
-            "  {:.1} bytes per queued message = 64 payload + {:.1} overhead",
-            m.bytes_per_message, m.overhead_bytes_per_message
+            m.rss_closed_kib,
+            m.bytes_per_message,
+            m.message_size,
+            m.overhead_bytes_per_message
         );
     }
 
     if !r.floors.is_empty() {
-        let _ = writeln!(t);
-        let _ = writeln!(
-            t,
-            "floors: every do-nothing FUSE filesystem in every workload (* the best, which the workload is held against)"
+        t += "\nfloors: every do-nothing FUSE filesystem in every workload (* the best, which the workload is held against)\n";
+        t += &grid(
+            &["workload", "floor", "median", "vs best", "server µs/msg"],
+            "llrrr",
+            r.floors
+                .iter()
+                .map(|f| {
+                    let figure = match f.unit {
+                        "msg/s" => format!("{} msg/s", grouped(f.figure)),
+                        "s" => format!("{:.3} s", f.figure),
+                        _ => format!("{:.1} µs", f.figure),
+                    };
+                    vec![
+                        f.workload.clone(),
+                        format!("{}{}", f.floor.name(), if f.best { " *" } else { "" }),
+                        figure,
+                        format!("{:.2}", f.vs_best),
+                        opt(f.server_cpu_us_per_msg, 2),
+                    ]
+                })
+                .collect(),
         );
-        let _ = writeln!(
-            t,
-            "{:<28} {:<19} {:>16} {:>8} {:>14}",
-            "workload", "floor", "median", "vs best", "server µs/msg"
-        );
-        for f in &r.floors {
-            let figure = if f.unit == "msg/s" {
-                format!("{} msg/s", grouped(f.figure))
-            } else if f.unit == "s" {
-                format!("{:.3} s", f.figure)
-            } else {
-                format!("{:.1} µs", f.figure)
-            };
-            let _ = writeln!(
-                t,
-                "{:<28} {:<19} {:>16} {:>8.2} {:>14}",
-                f.workload,
-                format!("{}{}", f.floor.name(), if f.best { " *" } else { "" }),
-                figure,
-                f.vs_best,
-                opt(f.server_cpu_us_per_msg, 2)
-            );
-        }
     }
 
     if !r.notes.is_empty() {
-        let _ = writeln!(t);
+        t += "\n";
         for n in &r.notes {
             let _ = writeln!(t, "note: {n}");
         }
     }
 
-    let _ = writeln!(t);
     let _ = writeln!(
         t,
-        "targets (mailslotfs with {})",
+        "\ntargets (mailslotfs with {})",
         match s.mailslotfs_threads {
             None => "its default settings".to_owned(),
             Some(n) => format!("--threads {n}"),
         }
     );
-    for g in &r.targets {
-        let mark = match g.met {
-            Some(true) => "MET ",
-            Some(false) => "MISS",
-            None => " -- ",
-        };
-        let _ = writeln!(
-            t,
-            "  [{mark}] {:<48} {:>30}  {}",
-            g.goal, g.measured, g.detail
-        );
-    }
+    t += &grid(
+        &["", "target", "measured", ""],
+        "llrl",
+        r.targets
+            .iter()
+            .map(|g| {
+                let mark = match g.met {
+                    Some(true) => "MET",
+                    Some(false) => "MISS",
+                    None => "--",
+                };
+                vec![
+                    mark.to_owned(),
+                    g.goal.to_owned(),
+                    g.measured.clone(),
+                    g.detail.clone(),
+                ]
+            })
+            .collect(),
+    );
     t
 }
 
@@ -1243,69 +1239,49 @@ fn color(s: System) -> RGBColor {
     }
 }
 
-fn si(v: f64) -> String {
-    match v {
-        v if v >= 1e9 => format!("{}G", v / 1e9),
-        v if v >= 1e6 => format!("{}M", v / 1e6),
-        v if v >= 1e3 => format!("{}k", v / 1e3),
-        v => format!("{v}"),
-    }
-}
-
-type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
-
-/// One log-log panel: x is the message size (ticks at the measured sizes),
-/// y the value, one line per system.
-fn panel(
-    area: &Area,
-    title: &str,
-    rows: &[&ThroughputRow],
-    value: fn(&ThroughputRow) -> f64,
-    legend: bool,
-) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut sizes: Vec<usize> = rows.iter().map(|r| r.size).collect();
-    sizes.sort_unstable();
-    sizes.dedup();
-    let vals: Vec<f64> = rows
+/// The one plot: messages/s of pairs against message size, log-log, a line
+/// per system (the floor's is the best floor at each size).
+fn plot(r: &Report, out: &mut String) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let rows: Vec<&ThroughputRow> = r
+        .throughput
         .iter()
-        .map(|r| value(r))
-        .filter(|v| v.is_finite() && *v > 0.0)
+        .filter(|t| t.workload == "pairs" && t.msgs_per_s.is_finite() && t.msgs_per_s > 0.0)
         .collect();
-    if sizes.is_empty() || vals.is_empty() {
-        return Ok(());
-    }
-    let lo = 10f64.powf(
-        vals.iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .log10()
-            .floor(),
-    );
-    let hi = 10f64.powf(
-        vals.iter()
-            .copied()
-            .fold(0.0, f64::max)
-            .log10()
-            .ceil()
-            .max(lo.log10() + 1.0),
-    );
-    let xs: Vec<f64> = sizes.iter().map(|&s| s as f64).collect();
-    let (x_lo, x_hi) = (xs[0] / 1.3, xs[xs.len() - 1] * 1.3);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 15))
+    let root = SVGBackend::with_string(out, (640, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (Some(x_lo), Some(x_hi)) = (
+        rows.iter().map(|r| r.size).min(),
+        rows.iter().map(|r| r.size).max(),
+    ) else {
+        return Ok(root.present()?);
+    };
+    let rates = rows.iter().map(|r| r.msgs_per_s);
+    let y_lo = rates.clone().fold(f64::INFINITY, f64::min) / 2.0;
+    let y_hi = rates.fold(0.0, f64::max) * 2.0;
+    let mut sizes: Vec<f64> = rows.iter().map(|r| r.size as f64).collect();
+    sizes.dedup();
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!(
+                "messages/s, 1 writer → 1 reader ({} mode, {} run(s), {} CPUs)",
+                r.settings.mode, r.settings.runs, r.machine.cpus
+            ),
+            ("sans-serif", 15),
+        )
         .margin(10)
         .x_label_area_size(36)
-        .y_label_area_size(50)
+        .y_label_area_size(60)
         .build_cartesian_2d(
-            (x_lo..x_hi).log_scale().with_key_points(xs),
-            (lo..hi).log_scale(),
+            (x_lo as f64 / 1.3..x_hi as f64 * 1.3)
+                .log_scale()
+                .with_key_points(sizes),
+            (y_lo..y_hi).log_scale(),
         )?;
     chart
         .configure_mesh()
         .x_label_formatter(&|v| size_label(v.round() as usize))
-        .y_label_formatter(&|v| si(*v))
+        .y_label_formatter(&|v| grouped(*v))
         .x_desc("message size")
-        .light_line_style(WHITE)
         .draw()?;
     // mailslotfs last, so that its line is drawn over the others.
     for sys in [
@@ -1314,80 +1290,35 @@ fn panel(
         System::Unix,
         System::Mailslotfs,
     ] {
-        let mut pts: Vec<(f64, f64)> = rows
+        let pts: Vec<(f64, f64)> = rows
             .iter()
             .filter(|r| r.system == sys)
-            .map(|r| (r.size as f64, value(r)))
-            .filter(|(_, v)| v.is_finite() && *v > 0.0)
+            .map(|r| (r.size as f64, r.msgs_per_s))
             .collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if pts.is_empty() {
-            continue;
-        }
         let c = color(sys);
-        let line = chart.draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))?;
-        if legend {
-            line.label(sys.name())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(3)));
-        }
-        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
-    }
-    if legend {
         chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)).point_size(3))?
+            .label(sys.name())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(3)));
     }
-    Ok(())
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(root.present()?)
 }
 
 pub fn svg(r: &Report) -> String {
-    let rows: Vec<&ThroughputRow> = r
-        .throughput
-        .iter()
-        .filter(|t| t.workload == "pairs")
-        .collect();
     let mut out = String::new();
-    let drawn = (|| -> std::result::Result<(), Box<dyn std::error::Error>> {
-        let root = SVGBackend::with_string(&mut out, (880, 360)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let (body, footer) = root.split_vertically(340);
-        let panels = body.split_evenly((1, 2));
-        panel(
-            &panels[0],
-            "messages/s, 1 writer → 1 reader",
-            &rows,
-            |r| r.msgs_per_s,
-            true,
-        )?;
-        panel(
-            &panels[1],
-            "MB/s, 1 writer → 1 reader",
-            &rows,
-            |r| r.mb_per_s,
-            false,
-        )?;
-        footer.draw(&Text::new(
-            format!(
-                "{} mode, median of {} run(s), {} CPUs, FUSE threads {}",
-                r.settings.mode, r.settings.runs, r.machine.cpus, r.settings.fuse_threads
-            ),
-            (10, 2),
-            ("sans-serif", 11)
-                .into_font()
-                .color(&RGBColor(0x66, 0x66, 0x66)),
-        ))?;
-        root.present()?;
-        Ok(())
-    })();
-    if let Err(e) = drawn {
+    if let Err(e) = plot(r, &mut out) {
         eprintln!("mailslot-bench: drawing throughput.svg: {e}");
     }
     out
 }
 
+/// results.json and throughput.svg; the table is what was printed.
 pub fn write_files(r: &Report, out: &Path) -> Result<()> {
     std::fs::create_dir_all(out)?;
     std::fs::write(
@@ -1395,7 +1326,6 @@ pub fn write_files(r: &Report, out: &Path) -> Result<()> {
         serde_json::to_string_pretty(r)? + "\n",
     )?;
     std::fs::write(out.join("throughput.svg"), svg(r))?;
-    std::fs::write(out.join("table.txt"), table(r))?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! readers waiting on empty slots cost the daemon; how fast a signal ends a
 //! waiting read. One run mounts what it needs, measures every workload on
 //! every system (alternating them so drift hits all alike), prints a table
-//! and writes results.json, throughput.svg and table.txt.
+//! and writes results.json and throughput.svg.
 //!
 //! See docs/performance.md for what is measured and the latest results.
 
@@ -23,10 +23,14 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use floor::FloorKind;
-use harness::{Mounted, Result, Worker};
+use harness::{Mounted, Worker};
 use report::{Flow, MemorySample, Raw, SlotPhases, WaitingSample};
 use roles::{Blocker, LatencySummary, Parked, Phase, Role, Timing};
 use systems::{System, Target};
+
+/// The benchmark's errors: each becomes one line on standard error.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Result<T> = std::result::Result<T, Error>;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,7 +49,7 @@ struct Options {
     /// Runs of every measurement; the report gives medians [default: 5].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     runs: Option<u32>,
-    /// Where results.json, throughput.svg and table.txt go.
+    /// Where results.json and throughput.svg go.
     #[arg(long, default_value = "bench-results")]
     out: PathBuf,
     /// FUSE threads for mailslotfs (its --threads) and the multi-threaded
@@ -468,7 +472,7 @@ fn run(opts: &Options) -> Result<()> {
     print!("{}", report::table(&r));
     report::write_files(&r, &opts.out)?;
     eprintln!(
-        "wrote {}/results.json, throughput.svg and table.txt",
+        "wrote {}/results.json and throughput.svg",
         opts.out.display()
     );
     let lost = r.throughput.iter().any(|t| t.verified == Some(false))
