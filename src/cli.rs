@@ -35,7 +35,7 @@ pub fn default_threads() -> u16 {
                   (1500) or with a unit (2s, 500ms).\n\
                   An -o option that disagrees with a flag given on the same command line is \
                   refused; among -o options the last one wins, as with mount(8).\n\
-                  See README.md and docs/ for the mapping of the Windows mailslot calls.",
+                  See docs/behaviour.md for the mapping of the Windows mailslot calls.",
     // `mailslotfs [SOURCE] MOUNTPOINT`: mount.fuse3 (and so mount(8) and
     // /etc/fstab) runs `mailslotfs SOURCE MOUNTPOINT -o OPTIONS`, as for sshfs.
     allow_missing_positional = true
