@@ -50,6 +50,7 @@ step() {
 
 # Both crates of the workspace: mailslotfs and its benchmark (bench/).
 step "cargo fmt --check" cargo fmt --all -- --check
+step "no two files import each other" python3 tests/imports.py
 step "cargo clippy" cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 # The packaging tests install and package the release build; built here
 # once, where its progress shows, they find it up to date.

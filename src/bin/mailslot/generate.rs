@@ -371,7 +371,8 @@ fn daemon_sections(notes: &[String]) -> Roff {
         "mount(8) and /etc/fstab mount mailslotfs through fuse3's mount.fuse3, which runs \
          mailslotfs SOURCE MOUNTPOINT -o OPTIONS; SOURCE may be anything and the mount shows \
          mailslotfs as its source. Asked to mount where a mailslotfs mount already is, in \
-         that form, the daemon says so and exits 0, as mount -a does for a mounted entry.",
+         that form, the daemon exits 0 and prints nothing, as mount -a does for a mounted \
+         entry.",
     );
     r.control("SH", ["EXTENDED ATTRIBUTES"]);
     paragraph(
