@@ -569,7 +569,7 @@ fields = dict(l.split(None, 1) for l in table.splitlines())
 for a in ['max_message_size', 'next_message_size', 'message_count', 'queued_bytes', 'read_timeout_ms']:
     assert fields[a] == xattr('box', a), (a, fields[a], xattr('box', a))
 j = json.loads(info('--json', r'\\.\mailslot\BOX'))
-assert j['name'] == r'\\.\mailslot\box' and j['path'] == P('box'), j
+assert j['windows_name'] == r'\\.\mailslot\box' and j['path'] == P('box'), j
 assert j['message_count'] == 2 and j['next_message_size'] == 5, j
 assert j['read_timeout_ms'] == 2500 and j['queued_bytes'] == int(xattr('box', 'queued_bytes')), j
 os.read(s, 100); os.read(s, 100)

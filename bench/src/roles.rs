@@ -790,13 +790,12 @@ fn slots_server(
                 }
             }
             "list" => {
-                // A queue's directory is the mqueue filesystem, shared with
-                // everyone's queues: count ours only.
+                // Every entry is listed (that is what is timed), ours
+                // counted: a queue's directory is the mqueue filesystem,
+                // shared with everyone's queues, and a mailslotfs mount has
+                // its shared `net` directory from the start.
                 for e in std::fs::read_dir(dir)? {
-                    let e = e?;
-                    if system != System::Mqueue
-                        || e.file_name().to_string_lossy().starts_with(prefix)
-                    {
+                    if e?.file_name().to_string_lossy().starts_with(prefix) {
                         entries += 1;
                     }
                 }
