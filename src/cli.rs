@@ -126,7 +126,8 @@ pub struct Options {
     /// max_total_bytes=SIZE, max_user_bytes=SIZE, max_user_slots=N,
     /// max_user_dirs=N, max_user_waiting_reads=N, max_user_resolutions=N,
     /// threads=N, log_file=FILE, and the network
-    /// options by their long names (interface=IFACE, ..., datagram_limit=).
+    /// options by their long names (interface=IFACE, ..., datagram_limit=, samba=,
+    /// samba_socket_dir=).
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
 
@@ -184,6 +185,18 @@ pub struct Options {
     #[arg(long, value_name = "SECONDS", default_value_t = crate::net::names::DEFAULT_TTL,
           value_parser = clap::value_parser!(u32).range(1..), help_heading = NET)]
     pub name_ttl: u32,
+
+    /// Where Samba's nmbd runs on this host: `auto` leaves it UDP 137 and
+    /// 138 and receives the datagrams it does not serve through its
+    /// socket (docs/network.md, "On a Samba host"); `off` binds the ports
+    /// whatever runs.
+    #[arg(long, value_enum, default_value = "auto", help_heading = NET)]
+    pub samba: crate::net::samba::SambaMode,
+
+    /// nmbd's socket directory (`nmbd:socket dir`) [default: from
+    /// /etc/samba/smb.conf, else /run/samba/nmbd].
+    #[arg(long, value_name = "DIR", help_heading = NET)]
+    pub samba_socket_dir: Option<std::path::PathBuf>,
 
     /// More log output (-v debug, -vv trace).
     #[arg(short, long, action = ArgAction::Count)]
@@ -497,6 +510,18 @@ impl Options {
                     _ => return Err(bad("`protocol` or `samba`")),
                 };
                 "datagram_limit"
+            }
+            "samba" => {
+                self.samba = match need()? {
+                    "auto" => crate::net::samba::SambaMode::Auto,
+                    "off" => crate::net::samba::SambaMode::Off,
+                    _ => return Err(bad("`auto` or `off`")),
+                };
+                "samba"
+            }
+            "samba_socket_dir" => {
+                self.samba_socket_dir = Some(need()?.into());
+                "samba_socket_dir"
             }
             "ro" => return Err("a mailslot mount cannot be read-only".into()),
             k if IGNORED.contains(&k) || k.starts_with("x-") || k.starts_with("comment=") => {

@@ -197,6 +197,12 @@ fn network(opts: &Options) -> Result<Option<NetConfig>, String> {
         wins: opts.wins.clone(),
         name_ttl: opts.name_ttl,
         datagram_limit: opts.datagram_limit,
+        samba: opts.samba,
+        samba_socket_dir: opts.samba_socket_dir.clone().unwrap_or_else(|| {
+            crate::net::samba::socket_dir_from(std::path::Path::new(
+                crate::net::samba::DEFAULT_SMB_CONF,
+            ))
+        }),
     }))
 }
 

@@ -11,6 +11,7 @@
 //!   error type, [`wire::WireError`], with its size limits.
 //!
 //! - [`service`]: the sockets and threads that use them at run time.
+//! - [`samba`]: nmbd's "unexpected" socket, read on hosts where nmbd runs.
 //!
 //! `wire` and `names` are pure codecs with no sockets, so they can be tested
 //! and fuzzed byte for byte.
@@ -18,6 +19,7 @@
 mod codec;
 pub mod names;
 pub mod registration;
+pub mod samba;
 pub mod service;
 pub mod wire;
 

@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+mod beside;
 mod citizen;
 
 use super::names::{DEFAULT_TTL, NameQuery, NameQueryResponse, NbAddress, NetbiosName};
@@ -112,6 +113,10 @@ pub struct NetConfig {
     pub wins: Vec<Ipv4Addr>,
     /// The TTL asked for this computer's names, in seconds.
     pub name_ttl: u32,
+    /// Whether to leave UDP 137 and 138 to a Samba nmbd on this host.
+    pub samba: super::samba::SambaMode,
+    /// nmbd's socket directory.
+    pub samba_socket_dir: std::path::PathBuf,
 }
 
 macro_rules! counters {
@@ -252,18 +257,45 @@ impl NameCache {
     }
 }
 
-/// One port's two sockets: the address's and the broadcast address's.
+/// A socket that is replaced at run time: the ports are handed to a
+/// Samba nmbd that starts on this host, and taken back when it goes (see
+/// `beside`). Threads keep the socket they were started with.
+#[derive(Default)]
+struct Slot(parking_lot::RwLock<Option<Arc<UdpSocket>>>);
+
+impl Slot {
+    fn get(&self) -> Option<Arc<UdpSocket>> {
+        self.0.read().clone()
+    }
+
+    fn set(&self, socket: Option<UdpSocket>) {
+        *self.0.write() = socket.map(Arc::new);
+    }
+
+    fn send_to(&self, buf: &[u8], to: SocketAddrV4) -> io::Result<usize> {
+        match self.get() {
+            Some(s) => s.send_to(buf, to),
+            None => Err(io::Error::from_raw_os_error(libc::ENETDOWN)),
+        }
+    }
+
+    fn local_port(&self) -> Option<u16> {
+        self.get()?.local_addr().ok().map(|a| a.port())
+    }
+}
+
+/// One port's two sockets: the address's and the broadcast address's
+/// (beside nmbd: one socket on a port of the kernel's choosing).
+#[derive(Default)]
 struct Port {
-    unicast: UdpSocket,
-    broadcast: Option<UdpSocket>,
+    unicast: Slot,
+    broadcast: Slot,
 }
 
 impl Port {
-    fn socket(&self, broadcast: bool) -> &UdpSocket {
-        match (&self.broadcast, broadcast) {
-            (Some(b), true) => b,
-            _ => &self.unicast,
-        }
+    fn set(&self, (unicast, broadcast): (UdpSocket, Option<UdpSocket>)) {
+        self.unicast.set(Some(unicast));
+        self.broadcast.set(broadcast);
     }
 }
 
@@ -283,6 +315,11 @@ pub struct Network {
     replies: Mutex<Option<std::sync::mpsc::Sender<(NameResponse, SocketAddrV4)>>>,
     exchanging: Mutex<()>,
     stopping: AtomicBool,
+    /// Bumped whenever the sockets are replaced; receiving threads of an
+    /// older epoch stop.
+    epoch: AtomicU64,
+    /// How the ports are shared with Samba's nmbd, as the mount root shows it.
+    samba_state: Mutex<String>,
 }
 
 fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<UdpSocket> {
@@ -315,7 +352,7 @@ fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<Udp
     Ok(UdpSocket::from(fd))
 }
 
-fn bind_port(config: &NetConfig, port: u16) -> io::Result<Port> {
+fn bind_port(config: &NetConfig, port: u16) -> io::Result<(UdpSocket, Option<UdpSocket>)> {
     let iface = config.interface.as_deref();
     let unicast = bind(config.address, port, iface)?;
     let broadcast = if config.broadcast == config.address {
@@ -323,7 +360,7 @@ fn bind_port(config: &NetConfig, port: u16) -> io::Result<Port> {
     } else {
         Some(bind(config.broadcast, port, iface)?)
     };
-    Ok(Port { unicast, broadcast })
+    Ok((unicast, broadcast))
 }
 
 fn os_error(e: &io::Error) -> Error {
@@ -362,16 +399,10 @@ impl Network {
         let me = NetbiosName::new(&config.netbios_name, 0x00)
             .map_err(|e| invalid("--netbios-name", e))?;
         NetbiosName::new(&config.workgroup, 0x00).map_err(|e| invalid("--workgroup", e))?;
-        let dgram = bind_port(&config, config.dgram_port)?;
-        let names = bind_port(&config, config.name_port)?;
-        names.unicast.set_read_timeout(Some(QUERY_INTERVAL / 2))?;
-        if let Some(b) = &names.broadcast {
-            b.set_read_timeout(Some(QUERY_INTERVAL / 2))?;
-        }
         let net = Arc::new(Network {
             me,
-            dgram,
-            names,
+            dgram: Port::default(),
+            names: Port::default(),
             core: Arc::downgrade(core),
             counters: Counters::default(),
             cache: Mutex::new(NameCache::default()),
@@ -380,24 +411,14 @@ impl Network {
             replies: Mutex::new(None),
             exchanging: Mutex::new(()),
             stopping: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            samba_state: Mutex::new(String::new()),
             config,
         });
-        for broadcast in [false, true] {
-            if broadcast && net.dgram.broadcast.is_none() {
-                continue;
-            }
-            let suffix = if broadcast { "-bcast" } else { "" };
-            let receiver = net.clone();
-            std::thread::Builder::new()
-                .name(format!("mailslot-dgram{suffix}"))
-                .spawn(move || receiver.receive_datagrams(broadcast))?;
-            let namer = net.clone();
-            std::thread::Builder::new()
-                .name(format!("mailslot-names{suffix}"))
-                .spawn(move || namer.serve_names(broadcast))?;
-        }
+        // Binds the ports, or leaves them to nmbd (see `beside`).
+        let own_ports = net.take_ports()?;
         log::info!(
-            "network on: {} (broadcast {}{}) as {} in workgroup {}, datagrams on port {}, names on port {}",
+            "network on: {} (broadcast {}{}) as {} in workgroup {}, datagrams on port {}, names on port {}{}",
             net.config.address,
             net.config.broadcast,
             net.config
@@ -408,9 +429,12 @@ impl Network {
             net.me.name(),
             net.config.workgroup,
             net.config.dgram_port,
-            net.config.name_port
+            net.config.name_port,
+            if own_ports { "" } else { " (held by nmbd)" }
         );
-        net.register_names()?;
+        if own_ports {
+            net.register_names()?;
+        }
         Ok(net)
     }
 
@@ -426,6 +450,7 @@ impl Network {
             ("netbios_name", self.me.name().to_string()),
             ("workgroup", self.config.workgroup.clone()),
             ("address", self.config.address.to_string()),
+            ("samba", self.samba_state.lock().clone()),
         ] {
             out.push((format!("user.mailslot.net.{name}"), value));
         }
@@ -475,7 +500,9 @@ impl Network {
             mailslot,
             data,
         );
-        dgram.source_port = self.config.dgram_port;
+        // The port it is sent from (beside nmbd, not 138): answers to the
+        // header's port and to the UDP source port both reach this daemon.
+        dgram.source_port = self.own_dgram_port();
         dgram.dgm_id = random_id();
         let result = match dgram.build(limit) {
             Ok(bytes) => self
@@ -528,14 +555,22 @@ impl Network {
         }
     }
 
-    fn receive_datagrams(&self, broadcast: bool) {
-        let socket = self.dgram.socket(broadcast);
+    fn receive_datagrams(&self, socket: Arc<UdpSocket>, epoch: u64) {
         let mut buf = [0u8; RECV_BUFFER];
-        loop {
+        while self.epoch.load(Ordering::Relaxed) == epoch {
             match socket.recv_from(&mut buf) {
+                // A datagram that reached a socket being replaced may be on
+                // its way through nmbd as well: the new sockets take over.
+                Ok(_) if self.epoch.load(Ordering::Relaxed) != epoch => return,
                 Ok((n, SocketAddr::V4(from))) => self.handle_datagram(&buf[..n], from),
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
                     log::error!("datagram socket: {e}");
                     return;
@@ -544,10 +579,18 @@ impl Network {
         }
     }
 
+    /// The port this daemon's datagrams leave from.
+    fn own_dgram_port(&self) -> u16 {
+        self.dgram
+            .unicast
+            .local_port()
+            .unwrap_or(self.config.dgram_port)
+    }
+
     fn handle_datagram(&self, packet: &[u8], from: SocketAddrV4) {
         let c = &self.counters;
         bump(&c.received);
-        if *from.ip() == self.config.address && from.port() == self.config.dgram_port {
+        if *from.ip() == self.config.address && from.port() == self.own_dgram_port() {
             // Our own broadcast, looped back; it was delivered locally when sent.
             bump(&c.dropped_own);
             return;
@@ -625,11 +668,11 @@ impl Network {
 
     /// Answers queries for this computer's name, collects answers to our
     /// own queries, and retries or gives up on the ones still open.
-    fn serve_names(&self, broadcast: bool) {
-        let socket = self.names.socket(broadcast);
+    fn serve_names(&self, socket: Arc<UdpSocket>, broadcast: bool, epoch: u64) {
         let mut buf = [0u8; RECV_BUFFER];
-        loop {
+        while self.epoch.load(Ordering::Relaxed) == epoch {
             match socket.recv_from(&mut buf) {
+                Ok(_) if self.epoch.load(Ordering::Relaxed) != epoch => return,
                 Ok((n, SocketAddr::V4(from))) => {
                     self.handle_name_packet(&buf[..n], from, broadcast)
                 }

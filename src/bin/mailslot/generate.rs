@@ -347,7 +347,8 @@ fn daemon_sections(notes: &[String]) -> Roff {
          max_user_resolutions=N, threads=N, \
          log_file=FILE, allow_other, interface=IFACE, address=IPV4, broadcast=IPV4, \
          netbios_name=NAME, workgroup=NAME, dgram_port=PORT, name_port=PORT, \
-         host=NAME=IPV4, datagram_limit=LIMIT, wins=IPV4, name_ttl=SECONDS). Options mount(8) passes that mean nothing here (rw, defaults, \
+         host=NAME=IPV4, datagram_limit=LIMIT, wins=IPV4, name_ttl=SECONDS, samba=MODE, \
+         samba_socket_dir=DIR). Options mount(8) passes that mean nothing here (rw, defaults, \
          nosuid, nodev, noexec, noatime, relatime, nofail, _netdev, user, x-*, ...) are \
          accepted and ignored; ro is refused. An -o option that disagrees with a flag on the \
          same command line is refused; among -o options the last one wins.",
