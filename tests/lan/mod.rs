@@ -195,7 +195,21 @@ impl Lan {
         self.start_with(i, &[])
     }
 
+    /// Starts host `i`'s daemon and waits until its names are settled
+    /// (registered or in conflict): the names are registered after the
+    /// mount is up.
     pub fn start_with(&mut self, i: usize, extra: &[&str]) -> PathBuf {
+        let mount = self.start_mounted(i, extra);
+        wait_until("the names to settle", Duration::from_secs(60), || {
+            let names = xattr(&mount, "user.mailslot.net.names");
+            !names.is_empty() && !names.contains("registering")
+        });
+        mount
+    }
+
+    /// Starts host `i`'s daemon and returns as soon as the mount answers,
+    /// whatever its names' registration is doing.
+    pub fn start_mounted(&mut self, i: usize, extra: &[&str]) -> PathBuf {
         let log = fs::File::create(self.dir.path().join(format!("daemon{i}.log"))).unwrap();
         let h = &mut self.hosts[i];
         let mut cmd = Command::new("nsenter");
