@@ -212,7 +212,10 @@ impl Quotas {
                     "{who} reached its limit of {} {} ({}); refused with EDQUOT",
                     limit,
                     r.noun(),
-                    r.option()
+                    match who {
+                        Account::Host(_) => "a quarter of the network's max_user_bytes",
+                        _ => r.option(),
+                    }
                 ),
             );
             return Err(Error::QuotaExceeded);

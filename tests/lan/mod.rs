@@ -224,22 +224,27 @@ impl Lan {
             let broadcast = Ipv4Addr::new(a, b, c, 255).to_string();
             cmd.args(["--address", &h.addr.to_string(), "--broadcast", &broadcast]);
         }
-        cmd.args([
-            "--netbios-name",
-            &format!("host{i}"),
-            "--workgroup",
-            "testdom",
-        ])
-        .args(extra)
-        .arg(&h.mount)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
+        if !extra.contains(&"--netbios-name") {
+            cmd.args(["--netbios-name", &format!("host{i}")]);
+        }
+        cmd.args(["--workgroup", "testdom"])
+            .args(extra)
+            .arg(&h.mount)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
         h.daemon = Some(cmd.spawn().unwrap());
         let mount = h.mount.clone();
-        wait_until("a host's mount", Duration::from_secs(20), || {
-            is_mounted(&mount)
-        });
+        let start = Instant::now();
+        while !is_mounted(&mount) {
+            let exited = self.hosts[i].daemon.as_mut().unwrap().try_wait().unwrap();
+            assert!(
+                exited.is_none() && start.elapsed() < Duration::from_secs(20),
+                "host {i}'s mount did not come up ({exited:?}):\n{}",
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         fs::metadata(&mount).unwrap();
         mount
     }
