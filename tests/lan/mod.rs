@@ -201,8 +201,7 @@ impl Lan {
     pub fn start_with(&mut self, i: usize, extra: &[&str]) -> PathBuf {
         let mount = self.start_mounted(i, extra);
         wait_until("the names to settle", Duration::from_secs(60), || {
-            let names = xattr(&mount, "user.mailslot.net.names");
-            !names.is_empty() && !names.contains("registering")
+            !xattr(&mount, "user.mailslot.net.names").contains("registering")
         });
         mount
     }
