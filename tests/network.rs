@@ -337,3 +337,75 @@ fn remote_targets_are_refused_while_the_network_is_off() {
     );
     assert_eq!(out, "ENETDOWN OK\n");
 }
+
+/// One host floods a slot that nobody reads; another host's writes still
+/// arrive. Each source address may queue a quarter of the network's
+/// bytes (`max_user_bytes`, here 40000: 10000 a host, 24 messages of 400
+/// bytes and 16 of overhead). Before, the flood took the network's whole
+/// share and the second host's writes were dropped as "queue full".
+#[test]
+fn one_host_cannot_take_the_whole_network_share() {
+    let mut lan = Lan::new(3);
+    let b = lan.start_with(1, &["-o", "max_user_bytes=40000"]);
+    let holder = Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys\nos.umask(0)\nfd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY, 0o622)\n\
+             print('ready', flush=True)\nsys.stdin.readline()\nos.set_blocking(fd, False)\ngot = []\n\
+             while True:\n    try:\n        got.append(os.read(fd, 1000)[:1].decode())\n    except BlockingIOError:\n        break\n\
+             print(got.count('A'), got.count('B'))",
+        ])
+        .arg(b.join("inbox"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the inbox slot", Duration::from_secs(10), || {
+        b.join("inbox").exists()
+    });
+    let dir = lan.dir.path().to_owned();
+    for (i, byte, count) in [(0usize, b'A', 200), (2, b'B', 5)] {
+        let file = dir.join(format!("flood{i}"));
+        fs::write(&file, datagram("HOST1", "\\MAILSLOT\\INBOX", &[byte; 400])).unwrap();
+        let sender = format!(
+            "import socket, sys, time\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+             p = open(sys.argv[1], 'rb').read()\nfor _ in range({count}):\n    s.sendto(p, ('{}', 138))\n    time.sleep(0.002)",
+            lan.hosts[1].addr
+        );
+        run(Command::new("ip")
+            .args(["netns", "exec", &lan.hosts[i].ns, "python3", "-c", &sender])
+            .arg(&file));
+        let want = if i == 0 { 200 } else { 205 };
+        wait_until("the datagrams", Duration::from_secs(10), || {
+            lan.counter(1, "received") >= want
+        });
+    }
+    use std::io::Write;
+    let mut holder = holder;
+    holder.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let out = holder.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    let counts: Vec<u64> = out
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    assert_eq!(counts.len(), 2, "{out}");
+    let (a, bs) = (counts[0], counts[1]);
+    assert_eq!(
+        bs,
+        5,
+        "the second host's writes were dropped: {out}\n{}",
+        lan.log(1)
+    );
+    assert!(a >= 1 && a * 416 <= 10_000, "the flooding host queued {a}");
+    assert_eq!(lan.counter(1, "dropped_source_share"), 200 - a);
+    assert_eq!(lan.counter(1, "delivered"), a + 5);
+    assert!(
+        lan.log(1).contains("host 198.18.0.1 reached its limit"),
+        "{}",
+        lan.log(1)
+    );
+}

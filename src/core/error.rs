@@ -36,6 +36,9 @@ pub enum Error {
     /// The caller's user would pass one of its per-user limits
     /// (`max_user_*`): its own allowance is spent, not the mount's.
     QuotaExceeded,
+    /// A datagram whose source address already holds its share of the
+    /// network's bytes (see `quota.rs`). Only the network side sees it.
+    SourceShareExceeded,
     /// The server closed the slot; the client's handle points at nothing.
     ServerGone,
     /// A waiting read was stopped by a signal.
@@ -83,7 +86,7 @@ impl Error {
             MessageTooLarge | BufferTooSmall => libc::EMSGSIZE,
             WouldBlock => libc::EAGAIN,
             QueueFull => libc::ENOSPC,
-            QuotaExceeded => libc::EDQUOT,
+            QuotaExceeded | SourceShareExceeded => libc::EDQUOT,
             ServerGone => libc::EPIPE,
             Interrupted => libc::EINTR,
             InvalidName | InvalidArgument => libc::EINVAL,
@@ -120,6 +123,7 @@ impl fmt::Display for Error {
             WouldBlock => "no message queued",
             QueueFull => "queue limit reached",
             QuotaExceeded => "the user's limit on this mount is reached",
+            SourceShareExceeded => "the sending host's share of the network's bytes is reached",
             ServerGone => "the mailslot's server has closed it",
             Interrupted => "interrupted by a signal",
             InvalidName => "invalid mailslot name",

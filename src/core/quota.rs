@@ -16,6 +16,11 @@
 //! allowance whatever slots it writes to, and a slot full of others'
 //! messages costs its owner nothing (the slot's own `--max-queued-bytes`
 //! still bounds it, and the owner empties it by reading).
+//!
+//! Inside the network's account each source address is counted too
+//! ([`Account::Host`]): one host may queue at most 1/[`HOST_SHARE_DIVISOR`]
+//! of the network's bytes, so a host flooding the segment leaves room for
+//! the others' messages.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +43,10 @@ pub const DEFAULT_MAX_USER_DIRS: usize = 1024;
 pub const DEFAULT_MAX_USER_WAITING_READS: usize = 1024;
 /// Writes of one user waiting for a computer's name to be resolved.
 pub const DEFAULT_MAX_USER_RESOLUTIONS: usize = 16;
+
+/// A source address may hold this part of the network's bytes: 1/4, so
+/// that a flooding host leaves three quarters to the others.
+pub const HOST_SHARE_DIVISOR: usize = 4;
 
 /// What is counted per user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +100,8 @@ pub enum Account {
     User(u32),
     /// Every remote host together.
     Network,
+    /// One source address, inside [`Account::Network`]: only bytes.
+    Host(std::net::Ipv4Addr),
 }
 
 impl fmt::Display for Account {
@@ -98,6 +109,7 @@ impl fmt::Display for Account {
         match self {
             Account::User(uid) => write!(f, "uid {uid}"),
             Account::Network => f.write_str("the network"),
+            Account::Host(ip) => write!(f, "host {ip}"),
         }
     }
 }
@@ -180,10 +192,10 @@ impl Quotas {
     /// (and a rate-limited log line naming `who`) when that would pass its
     /// limit.
     pub fn charge(&self, who: Account, r: Resource, n: usize) -> Result<()> {
-        let limit = if self.privileged(who) {
-            usize::MAX
-        } else {
-            self.limits.get(r)
+        let limit = match who {
+            _ if self.privileged(who) => usize::MAX,
+            Account::Host(_) => (self.limits.get(r) / HOST_SHARE_DIVISOR).max(1),
+            _ => self.limits.get(r),
         };
         let usage = self.usage(who);
         let ok = usage.0[r as usize]
@@ -200,7 +212,10 @@ impl Quotas {
                     "{who} reached its limit of {} {} ({}); refused with EDQUOT",
                     limit,
                     r.noun(),
-                    r.option()
+                    match who {
+                        Account::Host(_) => "a quarter of the network's max_user_bytes",
+                        _ => r.option(),
+                    }
                 ),
             );
             return Err(Error::QuotaExceeded);
@@ -252,6 +267,22 @@ impl Quotas {
         self.total.fetch_sub(n, Ordering::AcqRel);
     }
 
+    /// Counts `n` bytes from the network to the source address `ip`, on
+    /// top of [`charge_bytes`](Self::charge_bytes) to the network; refuses
+    /// with [`Error::SourceShareExceeded`] past the host's share.
+    pub fn charge_host(&self, ip: std::net::Ipv4Addr, n: usize) -> Result<()> {
+        self.charge(Account::Host(ip), Resource::Bytes, n)
+            .map_err(|_| Error::SourceShareExceeded)
+    }
+
+    pub fn release_host(&self, ip: std::net::Ipv4Addr, n: usize) {
+        self.release(Account::Host(ip), Resource::Bytes, n);
+        // A host that holds nothing is forgotten: addresses come and go.
+        self.users.remove_if(&Account::Host(ip), |_, u| {
+            u.0.iter().all(|c| c.load(Ordering::Acquire) == 0)
+        });
+    }
+
     pub fn total(&self) -> usize {
         self.total.load(Ordering::Acquire)
     }
@@ -299,6 +330,7 @@ impl Quotas {
             let who = match who {
                 Account::User(uid) => format!("uid {uid}"),
                 Account::Network => "network".to_string(),
+                Account::Host(ip) => format!("network host {ip}"),
             };
             out.push_str(&format!(
                 "{who} bytes={} slots={} dirs={} waiting_reads={} resolutions={}\n",
@@ -322,6 +354,24 @@ mod tests {
             resolutions: 1,
         };
         Quotas::new(limits, 1000, 1000)
+    }
+
+    #[test]
+    fn one_source_address_holds_a_quarter_of_the_network() {
+        let q = quotas();
+        let (a, b) = (
+            "198.18.0.9".parse().unwrap(),
+            "198.18.0.10".parse().unwrap(),
+        );
+        q.charge_host(a, 25).unwrap();
+        assert_eq!(q.charge_host(a, 1), Err(Error::SourceShareExceeded));
+        q.charge_host(b, 25).unwrap();
+        q.release_host(a, 25);
+        assert_eq!(q.used(Account::Host(a), Resource::Bytes), 0);
+        // Forgotten once it holds nothing: spoofed addresses cost nothing.
+        assert!(!q.report().contains("198.18.0.9"));
+        assert!(q.report().contains("network host 198.18.0.10 bytes=25"));
+        q.charge_host(a, 25).unwrap();
     }
 
     #[test]

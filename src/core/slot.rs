@@ -50,6 +50,15 @@ pub fn account_of(sender: &Sender) -> Account {
     }
 }
 
+/// The source address a network message is also charged to (see
+/// `quota.rs`): its share inside the network's account.
+fn source_of(sender: Option<&Sender>) -> Option<std::net::Ipv4Addr> {
+    match sender {
+        Some(Sender::Network { source, .. }) => Some(*source.ip()),
+        _ => None,
+    }
+}
+
 struct Waiter {
     size: usize,
     call: ReadCall,
@@ -266,6 +275,12 @@ impl Slot {
             return Err(Error::QueueFull);
         }
         self.accounting.charge_bytes(account_of(sender), charge)?;
+        if let Some(ip) = source_of(Some(sender))
+            && let Err(e) = self.accounting.charge_host(ip, charge)
+        {
+            self.accounting.release_bytes(account_of(sender), charge);
+            return Err(e);
+        }
         let (code, network) = self.origins.encode(sender);
         st.queue.push(msg, &code, network, self.max_queued);
         Ok(())
@@ -290,13 +305,24 @@ impl Slot {
             None => Account::User(0),
         };
         self.accounting.release_bytes(who, charged);
+        if let Some(ip) = source_of(sender) {
+            self.accounting.release_host(ip, charged);
+        }
     }
 
     fn discard(&self, st: &mut SlotState) {
         // Summed per writer first: a queue holds few writers and many messages.
         let mut per_writer: Vec<(Account, usize)> = Vec::new();
+        let mut per_host: Vec<(std::net::Ipv4Addr, usize)> = Vec::new();
         st.queue.clear(|charged, code, network| {
-            let who = match self.origins.decode(&code, network) {
+            let sender = self.origins.decode(&code, network);
+            if let Some(ip) = source_of(sender.as_ref()) {
+                match per_host.iter_mut().find(|(h, _)| *h == ip) {
+                    Some((_, n)) => *n += charged,
+                    None => per_host.push((ip, charged)),
+                }
+            }
+            let who = match sender {
                 Some(s) => account_of(&s),
                 None => Account::Network,
             };
@@ -310,6 +336,9 @@ impl Slot {
         });
         for (who, n) in per_writer {
             self.accounting.release_bytes(who, n);
+        }
+        for (ip, n) in per_host {
+            self.accounting.release_host(ip, n);
         }
     }
 

@@ -102,6 +102,10 @@ impl NodeType {
 pub struct NetbiosName {
     name: String,
     suffix: u8,
+    /// Decoded from the wire with a NetBIOS scope (labels after the name).
+    /// mailslotfs has no scope, and scoped and unscoped names are
+    /// different names (RFC 1001 §9): a scoped name is never one of ours.
+    scoped: bool,
 }
 
 impl NetbiosName {
@@ -129,6 +133,7 @@ impl NetbiosName {
         Ok(NetbiosName {
             name: name.to_ascii_uppercase(),
             suffix,
+            scoped: false,
         })
     }
 
@@ -156,7 +161,14 @@ impl NetbiosName {
     /// Whether `other` names the same thing: same suffix, name equal
     /// without regard to ASCII case.
     pub fn same_name(&self, other: &NetbiosName) -> bool {
-        self.suffix == other.suffix && self.name.eq_ignore_ascii_case(&other.name)
+        self.suffix == other.suffix
+            && self.scoped == other.scoped
+            && self.name.eq_ignore_ascii_case(&other.name)
+    }
+
+    /// Whether the name came with a NetBIOS scope.
+    pub fn is_scoped(&self) -> bool {
+        self.scoped
     }
 
     /// The wildcard `*<00>` that node status requests ask about.
@@ -164,6 +176,7 @@ impl NetbiosName {
         NetbiosName {
             name: "*".into(),
             suffix: 0,
+            scoped: false,
         }
     }
 
@@ -201,9 +214,10 @@ impl NetbiosName {
     }
 
     /// Decodes a name at the start of `bytes`, returning it and the number of
-    /// bytes it took. A scope (further labels) is accepted and skipped:
-    /// scoped hosts cannot talk to unscoped ones, but their packets must
-    /// not be mistaken for malformed ones. Refuses compression pointers
+    /// bytes it took. A scope (further labels) is accepted, skipped and
+    /// remembered ([`is_scoped`](Self::is_scoped)): scoped hosts cannot
+    /// talk to unscoped ones, but their packets must not be mistaken for
+    /// malformed ones. Refuses compression pointers
     /// (never used in the packets mailslotfs reads, and a classic loop
     /// hazard), a first label other than 32 letters, letters outside
     /// `A`–`P`, scope labels over 63 bytes and names over 255 bytes.
@@ -221,11 +235,13 @@ impl NetbiosName {
             let lo = letter_value(pair[1])?;
             *slot = (hi << 4) | lo;
         }
+        let mut scoped = false;
         loop {
             let label = r.u8("NetBIOS name scope")?;
             if label == 0 {
                 break;
             }
+            scoped = true;
             // Labels over 63 have a type bit set and are refused here.
             check_label_len(label)?;
             r.take(usize::from(label), "NetBIOS name scope")?;
@@ -233,7 +249,9 @@ impl NetbiosName {
                 return Err(WireError::NameTooLongOnWire);
             }
         }
-        Ok((NetbiosName::from_raw(&raw), r.pos()))
+        let mut name = NetbiosName::from_raw(&raw);
+        name.scoped = scoped;
+        Ok((name, r.pos()))
     }
 
     /// Decodes the name at `r`'s position and moves past it.
@@ -254,6 +272,7 @@ impl NetbiosName {
         NetbiosName {
             name: body.iter().map(|&b| char::from(b)).collect(),
             suffix: suffix[0],
+            scoped: false,
         }
     }
 }
@@ -724,7 +743,12 @@ mod tests {
         wire.pop();
         wire.extend_from_slice(b"\x07example\x03com\x00rest");
         let (n, used) = NetbiosName::decode(&wire).unwrap();
-        assert_eq!(n, name("HOST", 0));
+        assert_eq!(n.name(), "HOST");
+        assert!(n.is_scoped());
+        // Another scope's HOST<00> is another name.
+        assert!(!n.same_name(&name("HOST", 0)));
+        assert_ne!(n, name("HOST", 0));
+        assert!(!name("HOST", 0).is_scoped());
         assert_eq!(used, wire.len() - 4);
     }
 

@@ -453,6 +453,30 @@ pub fn unicast_query(trn_id: u16, name: &NetbiosName) -> Vec<u8> {
     out
 }
 
+/// RR_TYPE NULL: the type of a negative query response's record.
+const TYPE_NULL: u16 = 0x000A;
+
+/// A NEGATIVE NAME QUERY RESPONSE (RFC 1002 §4.2.14): what an owner of
+/// no such name answers to a unicast query at once, as nmbd does, so the
+/// asker need not wait out its retries. Flags 0x8580 | RCODE (response,
+/// authoritative, recursion desired and available), one NULL record with
+/// the name asked, TTL 0, no RDATA.
+pub fn negative_query_response(trn_id: u16, name: &NetbiosName, rcode: u8) -> Vec<u8> {
+    let flags = FLAG_RESPONSE
+        | FLAG_AUTHORITATIVE
+        | FLAG_RECURSION_DESIRED
+        | FLAG_RECURSION_AVAILABLE
+        | u16::from(rcode & 0xF);
+    let mut out = Vec::with_capacity(56);
+    put_ns_header(&mut out, trn_id, flags, [0, 1, 0, 0]);
+    name.encode_into(&mut out);
+    out.extend_from_slice(&TYPE_NULL.to_be_bytes());
+    out.extend_from_slice(&CLASS_IN.to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out
+}
+
 /// A query response, positive or negative, as a name server sends it:
 /// the transaction id, RCODE and the first unique address it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -680,6 +704,13 @@ mod tests {
         neg[5] = 0;
         let a = QueryAnswer::parse(&neg).unwrap();
         assert_eq!(a.rcode, RCODE_NAME_ERROR);
+        assert_eq!(a.unique_address, None);
+        // What mailslotfs itself answers for a name it does not hold.
+        let ours = negative_query_response(9, &name("NOBODY", 0), RCODE_NAME_ERROR);
+        assert_eq!(&ours[2..8], &[0x85, 0x83, 0, 0, 0, 1]);
+        let a = QueryAnswer::parse(&ours).unwrap();
+        assert_eq!((a.trn_id, a.rcode, a.ttl), (9, RCODE_NAME_ERROR, 0));
+        assert_eq!(a.name, Some(name("NOBODY", 0)));
         assert_eq!(a.unique_address, None);
     }
 

@@ -45,7 +45,7 @@ use parking_lot::Mutex;
 mod beside;
 mod citizen;
 
-use super::names::{DEFAULT_TTL, NameQuery, NameQueryResponse, NbAddress, NetbiosName};
+use super::names::{NameQuery, NameQueryResponse, NbAddress, NetbiosName};
 use super::registration::{self, NameRequest, NameResponse, NodeStatusRequest, QueryAnswer};
 use super::wire::{self, ErrorClass, MailslotDatagram, MessageType, SizeLimit};
 use crate::core::{
@@ -154,7 +154,10 @@ counters! {
     name_queries_answered: "name queries for this computer answered",
     name_answers_ignored: "name query responses that answer no open query of ours",
     resolve_failures: "computer names that did not resolve",
-    names_registered: "this computer's names registered at start (on the segment or with WINS)",
+    names_registered: "this computer's names registered (on the segment or with WINS), retries included",
+    name_conflicts: "registrations of this computer's unique names refused by another node or WINS (the name is then in conflict: see user.mailslot.net.names)",
+    name_queries_refused: "unicast name queries for a name this computer does not hold, answered negatively (RCODE 3)",
+    dropped_source_share: "mailslot writes refused because their source address already holds its share of the network's queued bytes",
     names_defended: "other nodes' registrations of this computer's names refused",
     name_refreshes: "names refreshed with a WINS server",
     node_status_answered: "node status requests (nmblookup -A, nbtstat -A) answered",
@@ -433,7 +436,9 @@ impl Network {
             if own_ports { "" } else { " (held by nmbd)" }
         );
         if own_ports {
-            net.register_names()?;
+            net.start_registering()?;
+        } else {
+            net.leave_names_to_nmbd();
         }
         Ok(net)
     }
@@ -451,6 +456,7 @@ impl Network {
             ("workgroup", self.config.workgroup.clone()),
             ("address", self.config.address.to_string()),
             ("samba", self.samba_state.lock().clone()),
+            ("names", self.names_status()),
         ] {
             out.push((format!("user.mailslot.net.{name}"), value));
         }
@@ -459,15 +465,28 @@ impl Network {
 
     /// Whether this host has `name`, as a Windows workstation would: see
     /// the module documentation.
+    /// A unique name in conflict is another node's, and a scoped name is
+    /// another scope's: neither takes datagrams here.
     fn listens_to(&self, name: &NetbiosName) -> bool {
-        let n = name.name();
-        if n.eq_ignore_ascii_case(self.me.name()) {
-            OWN_NAME_TYPES.contains(&name.suffix())
-        } else if n.eq_ignore_ascii_case(&self.config.workgroup) {
-            WORKGROUP_NAME_TYPES.contains(&name.suffix())
-        } else {
-            false
-        }
+        self.held
+            .lock()
+            .iter()
+            .any(|h| h.name.same_name(name) && h.takes_datagrams())
+    }
+
+    fn in_conflict(&self, name: &NetbiosName) -> bool {
+        self.held.lock().iter().any(|h| {
+            h.name.same_name(name) && matches!(h.state, citizen::NameState::Conflict { .. })
+        })
+    }
+
+    /// The registered name of this computer that `name` is, if any.
+    fn registered(&self, name: &NetbiosName) -> Option<citizen::Held> {
+        self.held
+            .lock()
+            .iter()
+            .find(|h| h.name.same_name(name) && h.state == citizen::NameState::Registered)
+            .cloned()
     }
 
     /// The size limit of a write to `mailslot`, to a group or one computer.
@@ -504,6 +523,8 @@ impl Network {
         // header's port and to the UDP source port both reach this daemon.
         dgram.source_port = self.own_dgram_port();
         dgram.dgm_id = random_id();
+        // What this host is, as nmbd says M or H once it has a name server.
+        dgram.node_type = self.node_type();
         let result = match dgram.build(limit) {
             Ok(bytes) => self
                 .dgram
@@ -658,6 +679,7 @@ impl Network {
                 bump(match e {
                     Error::MessageTooLarge => &c.dropped_too_large,
                     Error::QueueFull | Error::QuotaExceeded => &c.dropped_queue_full,
+                    Error::SourceShareExceeded => &c.dropped_source_share,
                     Error::NotOpenToNetwork => &c.dropped_denied,
                     _ => &c.dropped_no_slot,
                 });
@@ -694,26 +716,10 @@ impl Network {
 
     fn handle_name_packet(&self, packet: &[u8], from: SocketAddrV4, broadcast: bool) {
         if let Ok(query) = NameQuery::parse(packet) {
-            let ours = query.name.name().eq_ignore_ascii_case(self.me.name())
-                && OWN_NAME_TYPES.contains(&query.name.suffix());
-            if !ours || from == SocketAddrV4::new(self.config.address, self.config.name_port) {
+            if from == SocketAddrV4::new(self.config.address, self.config.name_port) {
                 return;
             }
-            let answer = NameQueryResponse::answer(
-                &query,
-                DEFAULT_TTL,
-                vec![NbAddress {
-                    ip: self.config.address,
-                    group: false,
-                    node_type: self.node_type(),
-                }],
-            );
-            if let Ok(bytes) = answer.build()
-                && self.names.unicast.send_to(&bytes, from).is_ok()
-            {
-                bump(&self.counters.name_queries_answered);
-            }
-            return;
+            return self.answer_query(&query, from, broadcast);
         }
         if let Ok(request) = NodeStatusRequest::parse(packet) {
             return self.node_status(&request, from);
@@ -730,6 +736,10 @@ impl Network {
         let Ok(response) = NameQueryResponse::parse(packet) else {
             return;
         };
+        if response.name.is_scoped() {
+            bump(&self.counters.name_answers_ignored);
+            return;
+        }
         let key = (
             response.name.name().to_ascii_uppercase(),
             response.name.suffix(),
@@ -766,6 +776,41 @@ impl Network {
         self.resolved(key, *from.ip(), ttl, resolution);
     }
 
+    /// Answers a query for a registered name of this computer, unique or a
+    /// group it is a member of (so workgroup listings find it, as nmbd
+    /// answers), with the TTL it holds the name for. A unicast query for
+    /// any other name gets "no such name" (RCODE 3) at once, as from nmbd;
+    /// a broadcast one gets nothing, as on any segment.
+    fn answer_query(&self, query: &NameQuery, from: SocketAddrV4, broadcast: bool) {
+        let Some(held) = self.registered(&query.name) else {
+            if !broadcast && !query.broadcast && !query.name.is_scoped() {
+                let bytes = registration::negative_query_response(
+                    query.trn_id,
+                    &query.name,
+                    registration::RCODE_NAME_ERROR,
+                );
+                if self.names.unicast.send_to(&bytes, from).is_ok() {
+                    bump(&self.counters.name_queries_refused);
+                }
+            }
+            return;
+        };
+        let answer = NameQueryResponse::answer(
+            query,
+            held.ttl,
+            vec![NbAddress {
+                ip: self.config.address,
+                group: held.group,
+                node_type: self.node_type(),
+            }],
+        );
+        if let Ok(bytes) = answer.build()
+            && self.names.unicast.send_to(&bytes, from).is_ok()
+        {
+            bump(&self.counters.name_queries_answered);
+        }
+    }
+
     fn resolved(&self, key: NameKey, ip: Ipv4Addr, ttl: Duration, resolution: Resolution) {
         self.cache.lock().insert(key, ip, ttl.min(MAX_CACHE));
         for send in resolution.sends {
@@ -789,10 +834,9 @@ impl Network {
             .find(|(k, r)| {
                 r.trn_id == answer.trn_id
                     && self.config.wins.get(r.phase) == Some(from.ip())
-                    && answer
-                        .name
-                        .as_ref()
-                        .is_none_or(|n| n.suffix() == k.1 && n.name().eq_ignore_ascii_case(&k.0))
+                    && answer.name.as_ref().is_none_or(|n| {
+                        !n.is_scoped() && n.suffix() == k.1 && n.name().eq_ignore_ascii_case(&k.0)
+                    })
             })
             .map(|(k, _)| k.clone())
         else {
@@ -921,7 +965,11 @@ impl RemoteSender for Network {
         }
         let account = crate::core::slot::account_of(&writer);
         let ours = self.listens_to(&destination);
-        let to_me = !group && destination.name().eq_ignore_ascii_case(self.me.name());
+        // A name of this computer in conflict is another node's now: a
+        // write to it goes to that node, as on Windows.
+        let to_me = !group
+            && destination.name().eq_ignore_ascii_case(self.me.name())
+            && !self.in_conflict(&destination);
         if ours {
             // Windows delivers a write to this computer, or to a group it
             // is in, to its own slot of that name as well. That copy never

@@ -195,7 +195,20 @@ impl Lan {
         self.start_with(i, &[])
     }
 
+    /// Starts host `i`'s daemon and waits until its names are settled
+    /// (registered or in conflict): the names are registered after the
+    /// mount is up.
     pub fn start_with(&mut self, i: usize, extra: &[&str]) -> PathBuf {
+        let mount = self.start_mounted(i, extra);
+        wait_until("the names to settle", Duration::from_secs(60), || {
+            !xattr(&mount, "user.mailslot.net.names").contains("registering")
+        });
+        mount
+    }
+
+    /// Starts host `i`'s daemon and returns as soon as the mount answers,
+    /// whatever its names' registration is doing.
+    pub fn start_mounted(&mut self, i: usize, extra: &[&str]) -> PathBuf {
         let log = fs::File::create(self.dir.path().join(format!("daemon{i}.log"))).unwrap();
         let h = &mut self.hosts[i];
         let mut cmd = Command::new("nsenter");
@@ -210,22 +223,27 @@ impl Lan {
             let broadcast = Ipv4Addr::new(a, b, c, 255).to_string();
             cmd.args(["--address", &h.addr.to_string(), "--broadcast", &broadcast]);
         }
-        cmd.args([
-            "--netbios-name",
-            &format!("host{i}"),
-            "--workgroup",
-            "testdom",
-        ])
-        .args(extra)
-        .arg(&h.mount)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
+        if !extra.contains(&"--netbios-name") {
+            cmd.args(["--netbios-name", &format!("host{i}")]);
+        }
+        cmd.args(["--workgroup", "testdom"])
+            .args(extra)
+            .arg(&h.mount)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
         h.daemon = Some(cmd.spawn().unwrap());
         let mount = h.mount.clone();
-        wait_until("a host's mount", Duration::from_secs(20), || {
-            is_mounted(&mount)
-        });
+        let start = Instant::now();
+        while !is_mounted(&mount) {
+            let exited = self.hosts[i].daemon.as_mut().unwrap().try_wait().unwrap();
+            assert!(
+                exited.is_none() && start.elapsed() < Duration::from_secs(20),
+                "host {i}'s mount did not come up ({exited:?}):\n{}",
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         fs::metadata(&mount).unwrap();
         mount
     }

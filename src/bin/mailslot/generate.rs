@@ -358,10 +358,12 @@ fn daemon_sections(notes: &[String]) -> Roff {
         &mut r,
         "Off unless --interface or --address is given. Then mailslotfs speaks the Remote \
          Mailslot Protocol (NetBIOS datagrams, UDP 138) and the NetBIOS name service (UDP \
-         137): at start it registers its computer name (<00>, <03>, <20>) and its \
-         workgroup's <00> and <1E> groups, on the segment or with each --wins server, and \
-         refuses to start (exit 1, one log line naming the holder) when another node \
-         defends its name; it defends its names, answers node status (nmblookup -A), \
+         137): once the mount is up it registers its computer name (<00>, <03>, <20>) \
+         and its workgroup's <00> and <1E> groups, on the segment or with each --wins \
+         server; a name another node holds is put in conflict (not answered, takes no \
+         datagrams, one log line naming the holder, shown in user.mailslot.net.names, \
+         registered again every 5 minutes) while the mount and the other names go on; \
+         it defends its names, answers node status (nmblookup -A), \
          refreshes WINS registrations at half their TTL and releases its names at a clean \
          stop. Computer names resolve through --host, then WINS, then broadcast; domain \
          writes stay on the segment. Details: docs/network.md.",

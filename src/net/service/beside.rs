@@ -147,7 +147,7 @@ impl Network {
     /// dropped without a release (a release would take them from nmbd at
     /// WINS and on the segment).
     fn now_beside(self: &Arc<Self>, socket: &std::path::Path) {
-        self.held.lock().clear();
+        self.leave_names_to_nmbd();
         self.set_samba_state(format!(
             "beside nmbd; receiving through {}",
             socket.display()
@@ -225,7 +225,7 @@ impl Network {
                     continue;
                 }
                 self.set_samba_state(format!("own ports; watching {}", socket.display()));
-                if let Err(e) = self.register_names() {
+                if let Err(e) = self.start_registering() {
                     log::error!("registering this computer's names again: {e}");
                 }
                 continue;
