@@ -151,6 +151,7 @@ counters! {
     dropped_denied: "mailslot writes for a slot (or under a directory) closed to other users",
     dropped_too_large: "mailslot writes larger than the slot's maximum",
     dropped_queue_full: "mailslot writes refused by the slot's or mount's quota",
+    dropped_socket: "datagrams the kernel dropped because the datagram socket's receive buffer was full (SO_RXQ_OVFL): they never reached the daemon",
     name_queries_answered: "name queries for this computer answered",
     name_answers_ignored: "name query responses that answer no open query of ours",
     resolve_failures: "computer names that did not resolve",
@@ -339,6 +340,9 @@ fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<Udp
     // port on other addresses of this host.
     setsockopt(&fd, sockopt::ReuseAddr, &true)?;
     setsockopt(&fd, sockopt::Broadcast, &true)?;
+    // The kernel then tells, with each datagram, how many it dropped for a
+    // full receive buffer: no loss goes uncounted.
+    setsockopt(&fd, sockopt::RxqOvfl, &1)?;
     if let Some(iface) = interface {
         setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))?;
     }
@@ -353,6 +357,40 @@ fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<Udp
         )
     })?;
     Ok(UdpSocket::from(fd))
+}
+
+/// One datagram into `buf`: its length, its IPv4 source, and how many the
+/// kernel dropped since the last call (from SO_RXQ_OVFL's running count in
+/// `overflowed`).
+fn recv_counting_drops(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    overflowed: &mut u32,
+) -> io::Result<(usize, SocketAddrV4, u32)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg};
+    let mut control = nix::cmsg_space!(u32);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrIn>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let mut dropped = 0;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::RxqOvfl(count) = c {
+                dropped = count.wrapping_sub(*overflowed);
+                *overflowed = count;
+            }
+        }
+    }
+    let from = msg
+        .address
+        .map(|a| SocketAddrV4::new(a.ip(), a.port()))
+        .ok_or_else(|| io::Error::other("a datagram without a source address"))?;
+    Ok((msg.bytes, from, dropped))
 }
 
 fn bind_port(config: &NetConfig, port: u16) -> io::Result<(UdpSocket, Option<UdpSocket>)> {
@@ -578,13 +616,30 @@ impl Network {
 
     fn receive_datagrams(&self, socket: Arc<UdpSocket>, epoch: u64) {
         let mut buf = [0u8; RECV_BUFFER];
+        // The socket's own count of drops, as last reported.
+        let mut overflowed = 0u32;
         while self.epoch.load(Ordering::Relaxed) == epoch {
-            match socket.recv_from(&mut buf) {
+            match recv_counting_drops(&socket, &mut buf, &mut overflowed) {
                 // A datagram that reached a socket being replaced may be on
                 // its way through nmbd as well: the new sockets take over.
                 Ok(_) if self.epoch.load(Ordering::Relaxed) != epoch => return,
-                Ok((n, SocketAddr::V4(from))) => self.handle_datagram(&buf[..n], from),
-                Ok(_) => {}
+                Ok((n, from, dropped)) => {
+                    if dropped > 0 {
+                        self.counters
+                            .dropped_socket
+                            .fetch_add(u64::from(dropped), Ordering::Relaxed);
+                        crate::ratelimit::log(
+                            log::Level::Warn,
+                            "socket overflow",
+                            "the network",
+                            format_args!(
+                                "the kernel dropped {dropped} datagram(s) for a full receive \
+                                 buffer (user.mailslot.net.dropped_socket)"
+                            ),
+                        );
+                    }
+                    self.handle_datagram(&buf[..n], from);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
