@@ -1275,7 +1275,7 @@ impl Bench<'_> {
         self.servers.insert(Subject::Neighbours, daemon.pid());
         let measured = (|| -> Result<()> {
             for round in 0..self.plan.neighbours_rounds {
-                let order = if (run + round) % 2 == 0 {
+                let order = if (run + round).is_multiple_of(2) {
                     [false, true]
                 } else {
                     [true, false]
