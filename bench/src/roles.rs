@@ -518,7 +518,10 @@ fn flood(
     };
     let writer = {
         let stop = stop.clone();
-        std::thread::spawn(move || -> std::result::Result<FloodStats, String> {
+        // Hands the handles back, so that the slots outlive the releaser's
+        // last round.
+        type Ended = (FloodStats, Vec<File>, Vec<File>);
+        std::thread::spawn(move || -> std::result::Result<Ended, String> {
             let msg = vec![0x42u8; size];
             let mut buf = vec![0u8; size];
             let mut st = FloodStats::default();
@@ -543,20 +546,20 @@ fn flood(
                     Err(e) => return Err(format!("flood write: {e}")),
                 }
             }
-            Ok(st)
+            Ok((st, servers, clients))
         })
     };
     control.expect("stop")?;
     stop.store(true, Ordering::Relaxed);
-    // The releaser first: the writer holds the server handles, and the
-    // slots go with them.
+    let wrote = writer.join().map_err(|_| "the flood writer panicked")?;
     let released = releaser
         .join()
         .map_err(|_| "the releasing thread panicked")?;
     // A writer that failed closed the slots, which fails the releaser:
     // its error says why.
-    let mut st = writer.join().map_err(|_| "the flood writer panicked")??;
+    let (mut st, servers, clients) = wrote?;
     released?;
+    drop((servers, clients));
     st.releases = releases.load(Ordering::Relaxed);
     st.seconds = started.elapsed().as_secs_f64();
     answer(&st)?;
@@ -928,10 +931,11 @@ fn slots_server(
             }
             "list" => {
                 // A queue's directory is the mqueue filesystem, shared with
-                // everyone's queues: count ours only.
+                // everyone's queues, and a mailslotfs root holds the
+                // mount's own `net` directory: count ours only.
                 for e in std::fs::read_dir(dir)? {
                     let e = e?;
-                    if system != System::Mqueue
+                    if system == System::Floor
                         || e.file_name().to_string_lossy().starts_with(prefix)
                     {
                         entries += 1;
