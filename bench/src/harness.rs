@@ -441,8 +441,17 @@ pub struct Worker {
 
 impl Worker {
     pub fn spawn(role: &Role, timeout: Duration) -> Result<Self> {
+        Self::spawn_as(role, timeout, None)
+    }
+
+    /// As [`Worker::spawn`], the process running as user `uid` (its group
+    /// `uid` too, no supplementary groups) when given.
+    pub fn spawn_as(role: &Role, timeout: Duration, uid: Option<u32>) -> Result<Self> {
         let json = serde_json::to_string(role)?;
         let mut cmd = Command::new(std::env::current_exe()?);
+        if let Some(uid) = uid {
+            cmd.uid(uid).gid(uid);
+        }
         cmd.arg(roles::SUBCOMMAND)
             .arg(&json)
             .stdin(Stdio::piped())

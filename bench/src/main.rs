@@ -16,6 +16,7 @@ mod systems;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,6 +90,8 @@ enum Workload {
     Waiting,
     Slots,
     Memory,
+    /// One user's pairs and wake-ups while another floods the mount.
+    Neighbours,
 }
 
 struct Plan {
@@ -108,6 +111,9 @@ struct Plan {
     waiting_readers: usize,
     waiting_per_process: usize,
     waiting_idle: Duration,
+    /// Rounds of the neighbours workload per run, each measuring the
+    /// victim once quiet and once under the flood, in turns.
+    neighbours_rounds: usize,
     /// Longest any one step may take before it counts as hung.
     timeout: Duration,
     workloads: Vec<Workload>,
@@ -116,6 +122,14 @@ struct Plan {
 const LATENCY_SIZE: usize = 64;
 const FAN_IN_SIZE: usize = 64;
 const MEMORY_SIZE: usize = 64;
+/// The neighbours workload: the victim's message size, its user and the
+/// flooding user's, the flood's message size and how many client handles
+/// it opens before closing them all.
+const NEIGHBOURS_SIZE: usize = 64;
+const VICTIM_UID: u32 = 4343;
+const FLOOD_UID: u32 = 4242;
+const FLOOD_SIZE: usize = 4096;
+const FLOOD_HOLD: usize = 1000;
 
 impl Plan {
     fn new(o: &Options) -> Self {
@@ -129,6 +143,7 @@ impl Plan {
                 Workload::Waiting,
                 Workload::Slots,
                 Workload::Memory,
+                Workload::Neighbours,
             ]
         } else {
             o.only.clone()
@@ -149,6 +164,7 @@ impl Plan {
                 waiting_readers: 200,
                 waiting_per_process: 100,
                 waiting_idle: Duration::from_secs(1),
+                neighbours_rounds: 1,
                 timeout: Duration::from_secs(60),
                 workloads,
             }
@@ -173,6 +189,7 @@ impl Plan {
                 waiting_readers: 10_000,
                 waiting_per_process: 1_000,
                 waiting_idle: Duration::from_secs(10),
+                neighbours_rounds: 2,
                 timeout: Duration::from_secs(300),
                 workloads,
             }
@@ -197,6 +214,7 @@ impl Plan {
                 waiting_readers: 10_000,
                 waiting_per_process: 1_000,
                 waiting_idle: Duration::from_secs(10),
+                neighbours_rounds: 3,
                 timeout: Duration::from_secs(600),
                 workloads,
             }
@@ -275,6 +293,7 @@ fn run(opts: &Options) -> Result<()> {
             .collect(),
         memory: work.join("memory"),
         waiting: work.join("waiting"),
+        neighbours: work.join("neighbours"),
         mqueue: work.join("mqueue"),
         unix: work.join("unix"),
         fifo: work.join("fifo"),
@@ -286,6 +305,7 @@ fn run(opts: &Options) -> Result<()> {
         &dirs.mailslot,
         &dirs.memory,
         &dirs.waiting,
+        &dirs.neighbours,
         &dirs.mqueue,
         &dirs.unix,
         &dirs.fifo,
@@ -416,6 +436,7 @@ fn run(opts: &Options) -> Result<()> {
         waiting_per_process,
         mq_prefix,
         seq: 0,
+        as_uid: None,
         raw: Raw::default(),
     };
     let started = std::time::Instant::now();
@@ -462,6 +483,14 @@ fn run(opts: &Options) -> Result<()> {
         waiting_readers_per_process: waiting_per_process,
         waiting_idle_s: plan.waiting_idle.as_secs_f64(),
         interrupt_rounds: plan.interrupt_rounds,
+        neighbours_rounds: plan.neighbours_rounds,
+        neighbours: report::NeighboursSettings {
+            victim_uid: VICTIM_UID,
+            flood_uid: FLOOD_UID,
+            message_size: NEIGHBOURS_SIZE,
+            flood_message_size: FLOOD_SIZE,
+            flood_handles: FLOOD_HOLD,
+        },
     };
     let r = report::build(
         &bench.raw,
@@ -477,6 +506,7 @@ fn run(opts: &Options) -> Result<()> {
     );
     let lost = r.throughput.iter().any(|t| t.verified == Some(false))
         || r.threads.iter().any(|t| t.verified == Some(false))
+        || r.neighbours.as_ref().is_some_and(|n| !n.verified)
         || r.memory
             .as_ref()
             .is_some_and(|m| m.runs.iter().any(|s| !s.verified));
@@ -493,6 +523,8 @@ struct Dirs {
     threads: BTreeMap<u16, PathBuf>,
     memory: PathBuf,
     waiting: PathBuf,
+    /// The neighbours workload's mount (`--allow-other`).
+    neighbours: PathBuf,
     mqueue: PathBuf,
     unix: PathBuf,
     fifo: PathBuf,
@@ -509,12 +541,14 @@ enum Subject {
     Unix,
     /// mailslotfs started with `--threads N`, for the threads workload.
     Threads(u16),
+    /// The neighbours workload's mailslotfs (`--allow-other`).
+    Neighbours,
 }
 
 impl Subject {
     fn system(self) -> System {
         match self {
-            Subject::Mailslotfs | Subject::Threads(_) => System::Mailslotfs,
+            Subject::Mailslotfs | Subject::Threads(_) | Subject::Neighbours => System::Mailslotfs,
             Subject::Floor(_) => System::Floor,
             Subject::Mqueue => System::Mqueue,
             Subject::Unix => System::Unix,
@@ -525,6 +559,7 @@ impl Subject {
         match self {
             Subject::Floor(k) => format!("floor {}", k.name()),
             Subject::Threads(n) => format!("mailslotfs --threads {n}"),
+            Subject::Neighbours => "mailslotfs (neighbours)".to_owned(),
             s => s.system().name().to_owned(),
         }
     }
@@ -544,6 +579,9 @@ struct Bench<'a> {
     waiting_per_process: usize,
     mq_prefix: String,
     seq: u64,
+    /// The user the readers and writers of a step run as (`None`: this
+    /// process's).
+    as_uid: Option<u32>,
     raw: Raw,
 }
 
@@ -715,6 +753,9 @@ impl Bench<'_> {
                     step += 1;
                 }
             }
+            if plan.runs_workload(Workload::Neighbours) {
+                self.neighbours(&tag, work, run)?;
+            }
             if plan.runs_workload(Workload::Memory) {
                 let m = self.memory(work)?;
                 eprintln!(
@@ -837,6 +878,12 @@ impl Bench<'_> {
                 .join(format!("p{n}"))
                 .display()
                 .to_string(),
+            Subject::Neighbours => self
+                .dirs
+                .neighbours
+                .join(format!("p{n}"))
+                .display()
+                .to_string(),
             Subject::Floor(k) => self.dirs.floors[&k]
                 .join(floor::FILE_NAME)
                 .display()
@@ -868,7 +915,8 @@ impl Bench<'_> {
     ) -> Result<Flow> {
         let timeout = self.plan.timeout;
         let verify = target.system != System::Floor;
-        let mut reader = Worker::spawn(
+        let uid = self.as_uid;
+        let mut reader = Worker::spawn_as(
             &Role::Reader {
                 target: target.clone(),
                 writers,
@@ -876,17 +924,19 @@ impl Bench<'_> {
                 verify,
             },
             timeout,
+            uid,
         )?;
         reader.ready()?;
         let mut ws = Vec::new();
         for writer_id in 0..writers {
-            ws.push(Worker::spawn(
+            ws.push(Worker::spawn_as(
                 &Role::Writer {
                     target: target.clone(),
                     writer_id,
                     count: per_writer,
                 },
                 timeout,
+                uid,
             )?);
         }
         for w in &ws {
@@ -949,17 +999,22 @@ impl Bench<'_> {
         }
         let fifo = self.dirs.fifo.join(format!("f{}", self.next()));
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+        let uid = self.as_uid;
+        if let Some(uid) = uid {
+            std::os::unix::fs::chown(&fifo, Some(uid), Some(uid))?;
+        }
         let fifo_s = fifo.display().to_string();
-        let mut reader = Worker::spawn(
+        let mut reader = Worker::spawn_as(
             &Role::LatencyReader {
                 target: target.clone(),
                 rounds,
                 fifo: fifo_s.clone(),
             },
             timeout,
+            uid,
         )?;
         reader.ready()?;
-        let mut writer = Worker::spawn(
+        let mut writer = Worker::spawn_as(
             &Role::LatencyWriter {
                 target,
                 rounds,
@@ -967,6 +1022,7 @@ impl Bench<'_> {
                 reader_pid: reader.pid(),
             },
             timeout,
+            uid,
         )?;
         writer.ready()?;
         reader.send("go")?;
@@ -1122,6 +1178,7 @@ impl Bench<'_> {
         let (dir, prefix) = match subject {
             Subject::Mailslotfs => (self.dirs.mailslot.clone(), format!("s{k}-")),
             Subject::Threads(t) => (self.dirs.threads[&t].clone(), format!("s{k}-")),
+            Subject::Neighbours => (self.dirs.neighbours.clone(), format!("s{k}-")),
             Subject::Floor(f) => (self.dirs.floors[&f].clone(), String::new()),
             Subject::Mqueue => (self.dirs.mqueue.clone(), format!("{}s{k}-", self.mq_prefix)),
             Subject::Unix => {
@@ -1181,6 +1238,130 @@ impl Bench<'_> {
             read_s: read.seconds,
             close_s: close.seconds,
             listed: list.entries,
+        })
+    }
+
+    /// One user's pairs and wake-ups on a slot of its own, on a fresh
+    /// `--allow-other` daemon, once quiet and once while another user
+    /// floods the mount, the two taking turns in each round.
+    fn neighbours(&mut self, tag: &str, work: &Path, run: usize) -> Result<()> {
+        let mut args = vec!["--allow-other".to_owned()];
+        if let Some(n) = self.threads {
+            args.extend(["--threads".to_owned(), n.to_string()]);
+        }
+        // Another user must reach the mount point: every directory above
+        // it must let others search it.
+        let mut dir = self.dirs.neighbours.parent();
+        while let Some(d) = dir {
+            let mode = std::fs::metadata(d)?.permissions().mode();
+            if mode & 0o001 == 0 {
+                return Err(format!(
+                    "the neighbours workload runs as uid {VICTIM_UID} and {FLOOD_UID}, who cannot reach {} \
+                     ({} is mode {:o}): use a TMPDIR others may search",
+                    self.dirs.neighbours.display(),
+                    d.display(),
+                    mode & 0o7777
+                )
+                .into());
+            }
+            dir = d.parent();
+        }
+        let daemon = Mounted::mailslotfs(
+            self.daemon,
+            &self.dirs.neighbours,
+            &args,
+            &work.join("neighbours.log"),
+        )?;
+        self.servers.insert(Subject::Neighbours, daemon.pid());
+        let measured = (|| -> Result<()> {
+            for round in 0..self.plan.neighbours_rounds {
+                let order = if (run + round).is_multiple_of(2) {
+                    [false, true]
+                } else {
+                    [true, false]
+                };
+                for flooded in order {
+                    let sample = self.neighbours_once(flooded)?;
+                    eprintln!(
+                        "{tag}: neighbours {:<5} pairs {:>10} msg/s, wake-up p99 {:>8.1} µs (round {}/{})",
+                        if flooded { "flood" } else { "quiet" },
+                        report::grouped(sample.pairs.rate()),
+                        sample.latency.p99_ns as f64 / 1e3,
+                        round + 1,
+                        self.plan.neighbours_rounds
+                    );
+                    self.raw.neighbours.push(report::NeighboursSample {
+                        run,
+                        round,
+                        ..sample
+                    });
+                }
+            }
+            Ok(())
+        })();
+        self.as_uid = None;
+        self.servers.remove(&Subject::Neighbours);
+        let stopped = daemon.stop();
+        measured?;
+        stopped
+    }
+
+    fn neighbours_once(&mut self, flooded: bool) -> Result<report::NeighboursSample> {
+        let timeout = self.plan.timeout;
+        let mut flood = if flooded {
+            let k = self.next();
+            let mut w = Worker::spawn_as(
+                &Role::Flood {
+                    dir: self.dirs.neighbours.display().to_string(),
+                    prefix: format!("flood{k}-"),
+                    slots: 2,
+                    size: FLOOD_SIZE,
+                    hold: FLOOD_HOLD,
+                },
+                timeout,
+                Some(FLOOD_UID),
+            )?;
+            w.ready()?;
+            w.send("go")?;
+            // Under way before the victim starts: the queues filling and
+            // the first handles closing.
+            std::thread::sleep(Duration::from_millis(200));
+            Some(w)
+        } else {
+            None
+        };
+        self.as_uid = Some(VICTIM_UID);
+        let count = self
+            .plan
+            .pair_sizes
+            .iter()
+            .find(|p| p.0 == NEIGHBOURS_SIZE)
+            .map_or(1_000, |p| p.1);
+        let measured = (|| -> Result<(Flow, LatencySummary)> {
+            let target = self.target(Subject::Neighbours, NEIGHBOURS_SIZE);
+            let pairs = self.flow(Subject::Neighbours, target, 1, count)?;
+            let latency = self.latency(Subject::Neighbours)?;
+            Ok((pairs, latency))
+        })();
+        self.as_uid = None;
+        let stats = match flood.as_mut() {
+            Some(w) => {
+                w.send("stop")?;
+                Some(w.result::<roles::FloodStats>()?)
+            }
+            None => None,
+        };
+        if let Some(w) = flood {
+            w.finish()?;
+        }
+        let (pairs, latency) = measured?;
+        Ok(report::NeighboursSample {
+            run: 0,
+            round: 0,
+            flooded,
+            pairs,
+            latency,
+            flood: stats,
         })
     }
 

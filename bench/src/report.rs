@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::floor::FloorKind;
-use crate::roles::{Blocker, LatencySummary};
+use crate::roles::{Blocker, FloodStats, LatencySummary};
 use crate::systems::System;
 
 /// One run of a throughput workload.
@@ -116,6 +116,53 @@ impl WaitingSample {
     }
 }
 
+/// One measurement of the neighbours workload: the victim's pairs and
+/// wake-ups, quiet or under the flood.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighboursSample {
+    pub run: usize,
+    pub round: usize,
+    pub flooded: bool,
+    pub pairs: Flow,
+    pub latency: LatencySummary,
+    /// What the flooding user did meanwhile.
+    pub flood: Option<FloodStats>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighboursSettings {
+    pub victim_uid: u32,
+    pub flood_uid: u32,
+    pub message_size: usize,
+    pub flood_message_size: usize,
+    pub flood_handles: usize,
+}
+
+/// The victim under the flood against itself quiet: medians over the
+/// rounds, and each round's ratio (quiet and flood measured one after the
+/// other), whose lowest and highest are the spread.
+#[derive(Debug, Clone, Serialize)]
+pub struct NeighboursRow {
+    pub rounds: usize,
+    pub quiet_msgs_per_s: f64,
+    pub flood_msgs_per_s: f64,
+    /// flood / quiet, median of the rounds' ratios, and their range.
+    pub pairs_ratio: f64,
+    pub pairs_ratio_range: (f64, f64),
+    pub quiet_p50_us: f64,
+    pub flood_p50_us: f64,
+    pub quiet_p99_us: f64,
+    pub flood_p99_us: f64,
+    pub p99_ratio: f64,
+    pub p99_ratio_range: (f64, f64),
+    /// The flood's accepted writes, refusals and releases per second.
+    pub flood_writes_per_s: f64,
+    pub flood_refused_per_s: f64,
+    pub flood_releases_per_s: f64,
+    pub verified: bool,
+    pub runs: Vec<NeighboursSample>,
+}
+
 /// The two steps of the threads workload.
 pub const THREADS_PAIRS: &str = "pairs";
 pub const THREADS_FAN_IN: &str = "fan-in";
@@ -139,6 +186,7 @@ pub struct Raw {
     pub threads_floors: BTreeMap<&'static str, BTreeMap<FloorKind, Vec<Flow>>>,
     pub waiting: Vec<WaitingSample>,
     pub interrupt: BTreeMap<Blocker, Vec<LatencySummary>>,
+    pub neighbours: Vec<NeighboursSample>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -208,6 +256,8 @@ pub struct Settings {
     pub waiting_readers_per_process: usize,
     pub waiting_idle_s: f64,
     pub interrupt_rounds: u32,
+    pub neighbours_rounds: usize,
+    pub neighbours: NeighboursSettings,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -348,6 +398,7 @@ pub struct Report {
     pub threads: Vec<ThreadsRow>,
     pub waiting: Option<WaitingRow>,
     pub interrupt: Vec<InterruptRow>,
+    pub neighbours: Option<NeighboursRow>,
     pub targets: Vec<TargetRow>,
     /// What could not be measured on this machine, and why.
     pub notes: Vec<String>,
@@ -726,11 +777,60 @@ pub fn build(raw: &Raw, machine: Machine, settings: Settings, notes: Vec<String>
         threads,
         waiting,
         interrupt,
+        neighbours: neighbours_row(&raw.neighbours),
         targets: Vec::new(),
         notes,
     };
     report.targets = targets(&report);
     report
+}
+
+fn neighbours_row(samples: &[NeighboursSample]) -> Option<NeighboursRow> {
+    if samples.is_empty() {
+        return None;
+    }
+    let of = |flooded: bool| samples.iter().filter(move |s| s.flooded == flooded);
+    let rate = |flooded| median(of(flooded).map(|s| s.pairs.rate()).collect());
+    let us = |flooded, f: fn(&LatencySummary) -> u64| {
+        median(of(flooded).map(|s| f(&s.latency) as f64 / 1e3).collect())
+    };
+    // Each round's flood figure against its own quiet one.
+    let mut pairs_ratios = Vec::new();
+    let mut p99_ratios = Vec::new();
+    for q in of(false) {
+        if let Some(f) = of(true).find(|f| f.run == q.run && f.round == q.round) {
+            pairs_ratios.push(f.pairs.rate() / q.pairs.rate());
+            p99_ratios.push(f.latency.p99_ns as f64 / q.latency.p99_ns.max(1) as f64);
+        }
+    }
+    let range = |v: &[f64]| {
+        (
+            v.iter().copied().fold(f64::INFINITY, f64::min),
+            v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        )
+    };
+    let floods: Vec<&FloodStats> = samples.iter().filter_map(|s| s.flood.as_ref()).collect();
+    let seconds: f64 = floods.iter().map(|f| f.seconds).sum::<f64>().max(1e-9);
+    let per_s =
+        |f: fn(&FloodStats) -> u64| floods.iter().map(|s| f(s)).sum::<u64>() as f64 / seconds;
+    Some(NeighboursRow {
+        rounds: pairs_ratios.len(),
+        quiet_msgs_per_s: rate(false),
+        flood_msgs_per_s: rate(true),
+        pairs_ratio: median(pairs_ratios.clone()),
+        pairs_ratio_range: range(&pairs_ratios),
+        quiet_p50_us: us(false, |l| l.p50_ns),
+        flood_p50_us: us(true, |l| l.p50_ns),
+        quiet_p99_us: us(false, |l| l.p99_ns),
+        flood_p99_us: us(true, |l| l.p99_ns),
+        p99_ratio: median(p99_ratios.clone()),
+        p99_ratio_range: range(&p99_ratios),
+        flood_writes_per_s: per_s(|f| f.writes),
+        flood_refused_per_s: per_s(|f| f.refused),
+        flood_releases_per_s: per_s(|f| f.releases),
+        verified: samples.iter().all(|s| s.pairs.verified != Some(false)),
+        runs: samples.to_vec(),
+    })
 }
 
 fn floor_name(f: Option<FloorKind>) -> String {
@@ -1164,6 +1264,61 @@ pub fn table(r: &Report) -> String {
             m.bytes_per_message,
             m.message_size,
             m.overhead_bytes_per_message
+        );
+    }
+
+    if let Some(n) = &r.neighbours {
+        let ns = &s.neighbours;
+        let _ = writeln!(
+            t,
+            "\nneighbours: uid {} does pairs ({} B) and wake-ups on a slot of its own, quiet and while uid {} floods \
+             the mount ({} B writes into its own slots, {} client handles opened and closed at a time); \
+             a fresh mailslotfs with --allow-other, {} round(s), the two taking turns",
+            ns.victim_uid,
+            ns.message_size,
+            ns.flood_uid,
+            ns.flood_message_size,
+            ns.flood_handles,
+            n.rounds
+        );
+        t += &grid(
+            &["figure", "quiet", "flood", "flood/quiet", "spread"],
+            "lrrrl",
+            vec![
+                vec![
+                    "pairs msg/s".into(),
+                    grouped(n.quiet_msgs_per_s),
+                    grouped(n.flood_msgs_per_s),
+                    format!("{:.2}", n.pairs_ratio),
+                    format!("{:.2}–{:.2}", n.pairs_ratio_range.0, n.pairs_ratio_range.1),
+                ],
+                vec![
+                    "wake-up p50 µs".into(),
+                    format!("{:.1}", n.quiet_p50_us),
+                    format!("{:.1}", n.flood_p50_us),
+                    format!("{:.2}", n.flood_p50_us / n.quiet_p50_us),
+                    String::new(),
+                ],
+                vec![
+                    "wake-up p99 µs".into(),
+                    format!("{:.1}", n.quiet_p99_us),
+                    format!("{:.1}", n.flood_p99_us),
+                    format!("{:.2}", n.p99_ratio),
+                    format!("{:.2}–{:.2}", n.p99_ratio_range.0, n.p99_ratio_range.1),
+                ],
+            ],
+        );
+        let _ = writeln!(
+            t,
+            "  the flood, per second: {} writes accepted, {} refused (slot full or allowance spent), {} handles released{}",
+            grouped(n.flood_writes_per_s),
+            grouped(n.flood_refused_per_s),
+            grouped(n.flood_releases_per_s),
+            if n.verified {
+                ""
+            } else {
+                "; VICTIM'S MESSAGES LOST OR REORDERED"
+            }
         );
     }
 

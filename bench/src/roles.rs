@@ -97,6 +97,20 @@ pub enum Role {
         path: String,
         rounds: u32,
     },
+    /// A neighbour flooding the mount (run as another user): `slots` slots
+    /// of its own under `dir`, written with `size`-byte messages as fast as
+    /// the daemon takes them (a slot refused as full or over the user's
+    /// allowance is drained and written again), while a second thread opens
+    /// `hold` client handles of its first slot and closes them all, over
+    /// and over: releases, which the kernel sends in the background. Runs
+    /// from `go` until `stop`.
+    Flood {
+        dir: String,
+        prefix: String,
+        slots: usize,
+        size: usize,
+        hold: usize,
+    },
 }
 
 /// What a reader waits on in the interrupt workload.
@@ -142,6 +156,7 @@ impl Role {
             Role::SlotsWriter { system, .. } => format!("{} slots writer", system.name()),
             Role::Waiters { prefix, .. } => format!("waiting readers {prefix}"),
             Role::Interrupt { blocker, .. } => format!("{} interrupted reader", blocker.name()),
+            Role::Flood { prefix, .. } => format!("flooding neighbour {prefix}"),
         }
     }
 }
@@ -422,7 +437,132 @@ fn run(role: Role) -> Result<()> {
             path,
             rounds,
         } => interrupted(&mut control, blocker, &path, rounds)?,
+        Role::Flood {
+            dir,
+            prefix,
+            slots,
+            size,
+            hold,
+        } => flood(&mut control, &dir, &prefix, slots, size, hold)?,
     }
+    Ok(())
+}
+
+/// What a flooding neighbour did while it ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FloodStats {
+    pub seconds: f64,
+    /// Messages the daemon accepted.
+    pub writes: u64,
+    /// Writes refused: a full slot (ENOSPC) or the user's allowance spent
+    /// (EDQUOT).
+    pub refused: u64,
+    /// Messages the flood read back from its own slots to make room.
+    pub drained: u64,
+    /// Client handles opened and closed.
+    pub releases: u64,
+}
+
+fn flood(
+    control: &mut Control,
+    dir: &str,
+    prefix: &str,
+    slots: usize,
+    size: usize,
+    hold: usize,
+) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let paths: Vec<String> = (0..slots.max(1))
+        .map(|i| format!("{dir}/{prefix}{i}"))
+        .collect();
+    // Server handles, non-blocking so that draining stops at an empty slot.
+    let mut servers = Vec::new();
+    let mut clients = Vec::new();
+    for p in &paths {
+        servers.push(
+            OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CREAT | libc::O_EXCL | libc::O_NONBLOCK)
+                .mode(0o600)
+                .open(p)
+                .map_err(|e| format!("creating {p}: {e}"))?,
+        );
+        clients.push(OpenOptions::new().write(true).open(p)?);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let releases = Arc::new(AtomicU64::new(0));
+    say("ready");
+    control.expect("go")?;
+    let started = Instant::now();
+    let releaser = {
+        let (stop, releases, path) = (stop.clone(), releases.clone(), paths[0].clone());
+        std::thread::spawn(move || -> std::result::Result<(), String> {
+            let mut held = Vec::with_capacity(hold);
+            while !stop.load(Ordering::Relaxed) {
+                for _ in 0..hold {
+                    held.push(
+                        OpenOptions::new()
+                            .write(true)
+                            .open(&path)
+                            .map_err(|e| format!("opening {path}: {e}"))?,
+                    );
+                }
+                releases.fetch_add(held.len() as u64, Ordering::Relaxed);
+                held.clear();
+            }
+            Ok(())
+        })
+    };
+    let writer = {
+        let stop = stop.clone();
+        // Hands the handles back, so that the slots outlive the releaser's
+        // last round.
+        type Ended = (FloodStats, Vec<File>, Vec<File>);
+        std::thread::spawn(move || -> std::result::Result<Ended, String> {
+            let msg = vec![0x42u8; size];
+            let mut buf = vec![0u8; size];
+            let mut st = FloodStats::default();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let k = i % clients.len();
+                i += 1;
+                match clients[k].write(&msg) {
+                    Ok(_) => st.writes += 1,
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) => {
+                        st.refused += 1;
+                        loop {
+                            match servers[k].read(&mut buf) {
+                                Ok(n) if n > 0 => st.drained += 1,
+                                Ok(_) => break,
+                                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                                Err(e) => return Err(format!("draining: {e}")),
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(format!("flood write: {e}")),
+                }
+            }
+            Ok((st, servers, clients))
+        })
+    };
+    control.expect("stop")?;
+    stop.store(true, Ordering::Relaxed);
+    let wrote = writer.join().map_err(|_| "the flood writer panicked")?;
+    let released = releaser
+        .join()
+        .map_err(|_| "the releasing thread panicked")?;
+    // A writer that failed closed the slots, which fails the releaser:
+    // its error says why.
+    let (mut st, servers, clients) = wrote?;
+    released?;
+    drop((servers, clients));
+    st.releases = releases.load(Ordering::Relaxed);
+    st.seconds = started.elapsed().as_secs_f64();
+    answer(&st)?;
     Ok(())
 }
 
@@ -790,12 +930,14 @@ fn slots_server(
                 }
             }
             "list" => {
-                // Every entry is listed (that is what is timed), ours
-                // counted: a queue's directory is the mqueue filesystem,
-                // shared with everyone's queues, and a mailslotfs mount has
-                // its shared `net` directory from the start.
+                // A queue's directory is the mqueue filesystem, shared with
+                // everyone's queues, and a mailslotfs root holds the
+                // mount's own `net` directory: count ours only.
                 for e in std::fs::read_dir(dir)? {
-                    if e?.file_name().to_string_lossy().starts_with(prefix) {
+                    let e = e?;
+                    if system == System::Floor
+                        || e.file_name().to_string_lossy().starts_with(prefix)
+                    {
                         entries += 1;
                     }
                 }

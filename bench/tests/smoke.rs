@@ -55,6 +55,14 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
     // look for afterwards.
     let tmp = dir_path.join("tmp");
     std::fs::create_dir(&tmp).unwrap();
+    // The neighbours workload runs as two other users, who must reach
+    // the mounts under it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(&dir_path, open.clone()).unwrap();
+        std::fs::set_permissions(&tmp, open).unwrap();
+    }
 
     let mut child = Command::new(bench)
         .arg("--smoke")
@@ -238,6 +246,34 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
             "no interrupt latency for {system}"
         );
     }
+    // The neighbours workload: the victim's figures quiet and under the
+    // flood, each a real measurement, and a flood that really ran.
+    let n = &report["neighbours"];
+    assert!(
+        n["rounds"].as_u64().is_some_and(|r| r >= 1),
+        "no neighbours rounds: {n}"
+    );
+    for field in [
+        "quiet_msgs_per_s",
+        "flood_msgs_per_s",
+        "pairs_ratio",
+        "quiet_p99_us",
+        "flood_p99_us",
+        "p99_ratio",
+    ] {
+        assert!(
+            n[field].as_f64().is_some_and(|x| x.is_finite() && x > 0.0),
+            "neighbours: {field} missing or not a positive figure: {n}"
+        );
+    }
+    assert_eq!(n["verified"], true, "the victim's messages were lost: {n}");
+    for field in ["flood_writes_per_s", "flood_releases_per_s"] {
+        assert!(
+            n[field].as_f64().is_some_and(|x| x > 0.0),
+            "neighbours: the flood did not run ({field}): {n}"
+        );
+    }
+
     let targets = report["targets"].as_array().expect("targets");
     for name in [
         "pairs-64B",

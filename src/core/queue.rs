@@ -7,7 +7,15 @@
 //! less) once a quarter or less of it is in use, so a slot that was filled
 //! to its quota and then mostly read holds memory for what it still queues,
 //! not for its peak.
+//!
+//! A reader takes the oldest message out with [`MessageQueue::take_front`],
+//! so that it is answered after the slot's lock is let go. When the ring
+//! held that message only (a reader keeping up with its writers), the ring
+//! itself goes with it, uncopied: an empty ring would be freed anyway.
+//! Otherwise the message is copied into a buffer each thread keeps for
+//! that, so taking a message allocates nothing.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use super::sender::SenderCode;
@@ -22,6 +30,56 @@ const NETWORK: u32 = 1 << 31;
 
 /// Capacity kept when the queue empties; anything larger is released.
 const KEEP_CAPACITY: usize = 4096;
+/// Largest buffer a thread keeps for copying messages out (one per FUSE
+/// thread, so a constant, not a charge); a larger message is copied into
+/// a buffer of its own.
+const KEEP_COPY_BUFFER: usize = 128 << 10;
+
+thread_local! {
+    static COPY_BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The oldest message, taken off the queue: its bytes, what it was
+/// charged, and its sender.
+pub struct Taken {
+    bytes: TakenBytes,
+    len: usize,
+    pub charged: usize,
+    pub sender: SenderCode,
+    pub network: bool,
+}
+
+enum TakenBytes {
+    /// The queue's whole ring, which held this message only, frame first.
+    Ring(VecDeque<u8>),
+    /// A copy, in this thread's buffer (given back on drop) or its own.
+    Copy(Vec<u8>),
+}
+
+impl Taken {
+    pub fn message(&mut self) -> &[u8] {
+        match &mut self.bytes {
+            TakenBytes::Ring(ring) => &ring.make_contiguous()[FRAME..FRAME + self.len],
+            TakenBytes::Copy(v) => v,
+        }
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        if let TakenBytes::Copy(v) = &mut self.bytes
+            && v.capacity() <= KEEP_COPY_BUFFER
+        {
+            let v = std::mem::take(v);
+            // Not there while a thread answers from it; never re-entered.
+            let _ = COPY_BUFFER.try_with(|b| {
+                if let Ok(mut b) = b.try_borrow_mut() {
+                    *b = v;
+                }
+            });
+        }
+    }
+}
 /// The ring shrinks once its bytes in use fall below `1 / SHRINK_BELOW` of
 /// its capacity, to twice those bytes. The gap between the two (a shrunk
 /// ring is half full; it shrinks again at a quarter, grows again when full)
@@ -65,7 +123,16 @@ impl MessageQueue {
     pub fn push(&mut self, msg: &[u8], sender: &SenderCode, network: bool, cap_hint: usize) {
         let need = self.ring.len() + FRAME + msg.len();
         if need > self.ring.capacity() {
-            let doubled = self.ring.capacity().saturating_mul(2).max(KEEP_CAPACITY);
+            // An empty ring starts with room for a second message like
+            // this one, so a writer one message ahead of its reader does
+            // not move the first to make room (capacity stays within twice
+            // what is queued).
+            let doubled = self
+                .ring
+                .capacity()
+                .max(need)
+                .saturating_mul(2)
+                .max(KEEP_CAPACITY);
             let target = doubled.min(cap_hint.max(need)).max(need);
             self.ring.reserve_exact(target - self.ring.len());
         }
@@ -124,6 +191,53 @@ impl MessageQueue {
             joined.extend_from_slice(&b[..end - a.len()]);
             Some(f(&joined))
         }
+    }
+
+    /// Removes the oldest message and hands it over, to be answered without
+    /// the queue: see the module's documentation.
+    pub fn take_front(&mut self) -> Option<Taken> {
+        let len = self.front_len()?;
+        let (sender, network) = self.front_sender()?;
+        let charged = FRAME + len;
+        if self.count == 1 {
+            let ring = std::mem::take(&mut self.ring);
+            *self = Self::default();
+            return Some(Taken {
+                bytes: TakenBytes::Ring(ring),
+                len,
+                charged,
+                sender,
+                network,
+            });
+        }
+        let mut copy = if len <= KEEP_COPY_BUFFER {
+            COPY_BUFFER
+                .try_with(|b| b.try_borrow_mut().map(|mut b| std::mem::take(&mut *b)))
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        copy.clear();
+        let (a, b) = self.ring.as_slices();
+        let (start, end) = (FRAME, FRAME + len);
+        if end <= a.len() {
+            copy.extend_from_slice(&a[start..end]);
+        } else if start >= a.len() {
+            copy.extend_from_slice(&b[start - a.len()..end - a.len()]);
+        } else {
+            copy.extend_from_slice(&a[start..]);
+            copy.extend_from_slice(&b[..end - a.len()]);
+        }
+        self.pop_front();
+        Some(Taken {
+            bytes: TakenBytes::Copy(copy),
+            len,
+            charged,
+            sender,
+            network,
+        })
     }
 
     /// Removes the oldest message; returns the bytes it was charged and its

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::Mutex;
 
 use super::error::{Error, Result};
-use super::queue::{FRAME, MessageQueue};
+use super::queue::{FRAME, MessageQueue, Taken};
 use super::quota::{Account, Quotas};
 use super::sender::{Origins, Sender};
 use super::timer::{Expire, Timer, TimerKey};
@@ -286,14 +286,12 @@ impl Slot {
         Ok(())
     }
 
-    /// Takes the oldest message off the queue after a reader got it.
-    fn pop(&self, st: &mut SlotState) {
-        if let Some((charged, code, network)) = st.queue.pop_front() {
-            st.last_sender = self.origins.decode(&code, network);
-            self.uncharge(charged, st.last_sender.as_ref(), network);
-            if network {
-                self.origins.release(&code);
-            }
+    /// Accounts for the oldest message, which a reader took off the queue.
+    fn taken(&self, st: &mut SlotState, taken: &Taken) {
+        st.last_sender = self.origins.decode(&taken.sender, taken.network);
+        self.uncharge(taken.charged, st.last_sender.as_ref(), taken.network);
+        if taken.network {
+            self.origins.release(&taken.sender);
         }
     }
 
@@ -377,12 +375,14 @@ impl Slot {
                 respond(Err(Error::BufferTooSmall));
                 return None;
             }
-            // Copied out, so the answer goes to the kernel without the lock.
-            let msg = st.queue.with_front(<[u8]>::to_vec).unwrap_or_default();
-            self.pop(&mut st);
-            st.handed(call, size, msg.len());
+            // Taken out, so the answer goes to the kernel without the lock.
+            let Some(mut taken) = st.queue.take_front() else {
+                unreachable!("a front message was just seen");
+            };
+            self.taken(&mut st, &taken);
+            st.handed(call, size, len);
             drop(st);
-            respond(Ok(&msg));
+            respond(Ok(taken.message()));
             return None;
         }
         if nonblock {
