@@ -193,5 +193,46 @@ fn a_flood_of_directory_closes_does_not_reorder_a_server_close() {
 
 #[test]
 fn a_flood_of_client_closes_does_not_reorder_a_server_close() {
-    neighbours(&Mount::with_args(&["--allow-other", "--threads", "1"]), "clients");
+    neighbours(
+        &Mount::with_args(&["--allow-other", "--threads", "1"]),
+        "clients",
+    );
+}
+
+/// A FLUSH also comes when a copy of the server handle is closed while
+/// another stays open (a dup, a forked child that exits): the slot stays,
+/// serving its name and its clients, and nothing waits for ever.
+#[test]
+fn closing_a_copy_of_the_server_handle_keeps_the_slot() {
+    let m = Mount::start();
+    let script = r#"
+s = server('kept', os.O_RDONLY | os.O_NONBLOCK, 0o600)
+c = client('kept')
+got = []
+for i in range(20):
+    d = os.dup(s)
+    os.close(d)
+    if os.fork() == 0:
+        os._exit(0)
+    os.wait()
+    os.write(c, b'm%d' % i)
+    send('kept', b'n%d' % i)
+    print('excl_%d=%s' % (i, err(os.open, P('kept'), os.O_CREAT | os.O_EXCL | os.O_RDONLY)))
+    got.append(os.read(s, 64))
+    got.append(os.read(s, 64))
+print('read=%d' % len(got))
+print('in_order=%s' % (got == [x for i in range(20) for x in (b'm%d' % i, b'n%d' % i)]))
+"#;
+    let out = py_within(&m, "", script, Duration::from_secs(120));
+    let f = figures(&out);
+    assert_eq!(figure(&f, "read"), 40, "{out}");
+    assert_eq!(f.get("in_order").map(String::as_str), Some("True"), "{out}");
+    for i in 0..20 {
+        assert_eq!(
+            f.get(&format!("excl_{i}")).map(String::as_str),
+            Some("EEXIST"),
+            "{out}"
+        );
+    }
+    util::assert_daemon_healthy(&m);
 }
