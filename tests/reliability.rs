@@ -46,5 +46,8 @@ mod memory;
 #[path = "reliability/corpus.rs"]
 mod corpus;
 
+#[path = "reliability/close_order.rs"]
+mod close_order;
+
 #[path = "../fuzz/src/lib.rs"]
 mod fuzz_checks;

@@ -27,6 +27,7 @@ use std::time::SystemTime;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 
+use super::closing::Closing;
 use super::error::{Error, Result};
 use super::limits::Limits;
 use super::names;
@@ -334,6 +335,8 @@ pub struct Mailslots {
     /// Directories below the root.
     pub(super) dirs: AtomicUsize,
     root_attributes: RwLock<Option<RootAttributes>>,
+    /// Slots whose server handle is being closed.
+    closing: Closing,
 }
 
 impl Drop for Mailslots {
@@ -382,6 +385,7 @@ impl Mailslots {
             remote_views: Mutex::new(HashMap::new()),
             dirs: AtomicUsize::new(0),
             root_attributes: RwLock::new(None),
+            closing: Closing::default(),
         };
         let root = m.node(ROOT).expect("just made");
         for name in PRESET_DIRECTORIES {
@@ -1183,6 +1187,10 @@ impl Mailslots {
         }
         slot.close(Error::ServerGone);
         let Ok(node) = self.node(handle.ino) else {
+            self.closing
+                .released(handle.ino)
+                .into_iter()
+                .for_each(|r| r());
             return;
         };
         if let Ok(dir) = self.node(node.parent) {
@@ -1213,6 +1221,49 @@ impl Mailslots {
                 hook(node.parent, name);
             }
         }
+        // Last: what waited for the close finds the slot gone.
+        self.closing
+            .released(node.ino)
+            .into_iter()
+            .for_each(|r| r());
+    }
+
+    /// A descriptor of `fh` is being closed (FLUSH). For a server handle
+    /// it may be the last: see [`Closing`].
+    pub fn flush(&self, fh: Fh) {
+        if let Some(h) = self.handles.get(&fh)
+            && matches!((&h.target, h.role), (Target::Local(_), Role::Server { .. }))
+        {
+            let ino = h.ino;
+            drop(h);
+            self.closing.flushed(ino);
+        }
+    }
+
+    pub fn closing(&self) -> &Closing {
+        &self.closing
+    }
+
+    /// The slot a request on `fh` would reach, if it is being closed.
+    pub fn closing_by_handle(&self, fh: Fh) -> Option<Ino> {
+        if !self.closing.any() {
+            return None;
+        }
+        let ino = self.handles.get(&fh)?.ino;
+        self.closing.is_marked(ino).then_some(ino)
+    }
+
+    /// The slot named `name` in `parent`, if it is being closed.
+    pub fn closing_by_name(&self, parent: Ino, name: &OsStr) -> Option<Ino> {
+        if !self.closing.any() {
+            return None;
+        }
+        let key = names::fold(name).ok()?;
+        let dir = self.node(parent).ok()?;
+        let entries = dir.dir().ok()?.read();
+        let ino = entries.by_cookie.get(entries.by_key.get(&key)?)?.ino;
+        drop(entries);
+        self.closing.is_marked(ino).then_some(ino)
     }
 
     /// Poll state of `fh` and what it may do. For a server handle with

@@ -2,6 +2,7 @@
 //! errors. Nothing here knows about FUSE; the adapter in `crate::fuse`
 //! translates kernel requests into these calls.
 
+pub mod closing;
 pub mod error;
 pub mod limits;
 mod mailslots;

@@ -297,6 +297,7 @@ fn serve(
 
     let transport = Arc::new(crate::fuse::channel::DevFuse::new(dev));
     let buffer = plan.max_write as usize + 4096;
+    let fences = fs.clone();
     let session = match Session::spawn(transport, fs, usize::from(opts.threads), buffer) {
         Ok(s) => s,
         Err(e) => {
@@ -322,6 +323,7 @@ fn serve(
         );
         return Err(());
     }
+    fences.start_fences(&mountpoint);
     let user = &plan.limits.user;
     log::info!(
         "mounted {} (max message {} bytes, queue {} bytes per slot, {} in all, read timeout {}; \

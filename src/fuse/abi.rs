@@ -90,6 +90,7 @@ pub mod fopen {
     pub const DIRECT_IO: u32 = 1 << 0;
     pub const NONSEEKABLE: u32 = 1 << 2;
     pub const STREAM: u32 = 1 << 4;
+    pub const NOFLUSH: u32 = 1 << 5;
     pub const PARALLEL_DIRECT_WRITES: u32 = 1 << 6;
 }
 

@@ -50,12 +50,34 @@ const SLOT_OPEN_FLAGS: u32 = abi::fopen::DIRECT_IO
 const POSITIONED_CLIENT_OPEN_FLAGS: u32 =
     abi::fopen::DIRECT_IO | abi::fopen::PARALLEL_DIRECT_WRITES;
 
+/// Client handles are opened without FLUSH (the kernel's FOPEN_NOFLUSH):
+/// only a server's `close(2)` needs one (see [`core::closing`]), so a
+/// client's costs no round trip.
 fn open_flags(role: Role, flags: i32) -> u32 {
-    if role == Role::Client && flags & libc::O_ACCMODE != libc::O_WRONLY {
-        POSITIONED_CLIENT_OPEN_FLAGS
-    } else {
-        SLOT_OPEN_FLAGS
+    match role {
+        Role::Client if flags & libc::O_ACCMODE != libc::O_WRONLY => {
+            POSITIONED_CLIENT_OPEN_FLAGS | abi::fopen::NOFLUSH
+        }
+        Role::Client => SLOT_OPEN_FLAGS | abi::fopen::NOFLUSH,
+        Role::Server { .. } => SLOT_OPEN_FLAGS,
     }
+}
+
+/// A directory handle the daemon opened as a fence has this bit in its
+/// handle, with the fence's number below it (other directory handles are 0).
+const FENCE: u64 = 1 << 63;
+
+/// The daemon's own fences: a thread that opens and closes the mount's root
+/// directory, so that its RELEASEDIR joins the kernel's background queue
+/// behind every RELEASE queued before it (see [`core::closing`]).
+#[derive(Default)]
+struct Fences {
+    /// The fence thread's id: only its OPENDIR is a fence.
+    tid: std::sync::atomic::AtomicI32,
+    /// The number of the fence it is making.
+    current: AtomicU64,
+    /// Told when the first fence (number 0, a trial) passes.
+    trial: parking_lot::Mutex<Option<mpsc::Sender<()>>>,
 }
 
 /// Background requests (releases, and page-cache reads, which are answered
@@ -68,11 +90,13 @@ const MAX_BACKGROUND: u16 = 1024;
 /// zero in a healthy daemon; the fuzzer checks it.
 pub static PANICS: AtomicU64 = AtomicU64::new(0);
 
+#[derive(Clone)]
 pub struct MailslotFs {
     core: Arc<Mailslots>,
     max_write: u32,
     max_pages: u16,
     notifier: Arc<OnceLock<Notifier>>,
+    fences: Arc<Fences>,
 }
 
 impl MailslotFs {
@@ -108,6 +132,76 @@ impl MailslotFs {
             max_write,
             max_pages,
             notifier,
+            fences: Arc::default(),
+        }
+    }
+
+    /// Starts making fences through the mount at `root`, once the session
+    /// serves it: a trial fence first, and requests wait for fences only
+    /// once one passed. Without fences (the daemon cannot open its own
+    /// mount, or its requests come without its thread id) a close under a
+    /// flood of other background requests may be served late, as the log
+    /// says.
+    pub fn start_fences(&self, root: &std::path::Path) {
+        use std::os::fd::OwnedFd;
+        let root: OwnedFd = match nix::fcntl::open(
+            root,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                log::warn!("no fences ({e}): a close may be served late under a flood of closes");
+                return;
+            }
+        };
+        let (kick_tx, kick_rx) = mpsc::channel::<()>();
+        let (trial_tx, trial_rx) = mpsc::channel::<()>();
+        *self.fences.trial.lock() = Some(trial_tx);
+        let fs = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("mailslot-fence".into())
+            .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                fs.fences
+                    .tid
+                    .store(unsafe { libc::gettid() }, Ordering::SeqCst);
+                if let Err(e) = fence(&root) {
+                    log::warn!(
+                        "no fences ({e}): a close may be served late under a flood of closes"
+                    );
+                    return;
+                }
+                if trial_rx
+                    .recv_timeout(std::time::Duration::from_secs(30))
+                    .is_err()
+                {
+                    log::warn!(
+                        "no fences (the daemon's own requests do not carry its thread id): \
+                         a close may be served late under a flood of closes"
+                    );
+                    return;
+                }
+                let kick = parking_lot::Mutex::new(kick_tx);
+                fs.core.closing().set_kick(Box::new(move || {
+                    let _ = kick.lock().send(());
+                }));
+                log::debug!("fences work: a server's close is served before what follows it");
+                while kick_rx.recv().is_ok() {
+                    while kick_rx.try_recv().is_ok() {}
+                    let n = fs.core.closing().begin_fence();
+                    fs.fences.current.store(n, Ordering::SeqCst);
+                    if let Err(e) = fence(&root) {
+                        log::error!("a fence failed ({e}); closes may be served late from now on");
+                        fs.core.closing().give_up().into_iter().for_each(|r| r());
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("no fences ({e}): a close may be served late under a flood of closes");
         }
     }
 
@@ -124,6 +218,19 @@ impl MailslotFs {
             String::new()
         }
     }
+}
+
+/// Opens and closes the mount's root: an OPENDIR, then a RELEASEDIR in the
+/// kernel's background queue.
+fn fence(root: &std::os::fd::OwnedFd) -> nix::Result<()> {
+    let fd = nix::fcntl::openat(
+        root,
+        ".",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    drop(fd);
+    Ok(())
 }
 
 fn caller(req: &Request) -> Caller {
@@ -433,6 +540,71 @@ impl MailslotFs {
         Some(())
     }
 
+    fn fence_passed(&self, n: u64) {
+        if n == 0 {
+            if let Some(trial) = self.fences.trial.lock().take() {
+                let _ = trial.send(());
+            }
+            return;
+        }
+        for resume in self.core.closing().fence_passed(n) {
+            resume();
+        }
+    }
+
+    /// The slot being closed that `req` would reach, if any: such a request
+    /// waits (see [`core::closing`]).
+    fn closing_slot(&self, req: &Request) -> Option<core::Ino> {
+        if !self.core.closing().any() {
+            return None;
+        }
+        let mut a = req.args();
+        let parent = req.header.nodeid;
+        match req.header.opcode {
+            op::LOOKUP => self.core.closing_by_name(parent, name(a.name()?)),
+            op::MKDIR => {
+                a.skip(8)?;
+                self.core.closing_by_name(parent, name(a.name()?))
+            }
+            op::CREATE => {
+                a.skip(16)?;
+                self.core.closing_by_name(parent, name(a.name()?))
+            }
+            op::OPEN => self.core.closing().is_marked(parent).then_some(parent),
+            op::WRITE => self.core.closing_by_handle(a.u64()?),
+            _ => None,
+        }
+    }
+
+    /// Serves `req` now, or once the slot it depends on is closed or known
+    /// to stay open (with a copy of the request).
+    fn serve_in_order(&self, req: &Request, reply: Reply) -> Option<()> {
+        let Some(ino) = self.closing_slot(req) else {
+            return self.serve(req, reply);
+        };
+        let fs = self.clone();
+        let header = req.header;
+        let body = req.body.to_vec();
+        let resume: core::closing::Resume = Box::new(move || {
+            let req = Request {
+                header,
+                body: &body,
+            };
+            if fs.serve(&req, reply).is_none() {
+                log::warn!("a malformed request (opcode {}) was refused", header.opcode);
+            }
+        });
+        log::debug!(
+            "opcode {} waits for the close of {}",
+            header.opcode,
+            self.subject(ino)
+        );
+        if let Err(resume) = self.core.closing().park(ino, resume) {
+            resume();
+        }
+        Some(())
+    }
+
     fn forget(&self, req: &Request) -> Option<()> {
         let mut a = req.args();
         if req.header.opcode == op::FORGET {
@@ -497,10 +669,28 @@ impl MailslotFs {
                 self.core.release(a.u64()?);
                 reply.ok(&[]);
             }
-            op::FLUSH | op::FSYNC | op::FSYNCDIR | op::SYNCFS | op::RELEASEDIR => reply.ok(&[]),
+            op::FLUSH => {
+                self.core.flush(a.u64()?);
+                reply.ok(&[]);
+            }
+            op::RELEASEDIR => {
+                let fh = a.u64()?;
+                reply.ok(&[]);
+                if fh & FENCE != 0 {
+                    self.fence_passed(fh & !FENCE);
+                }
+            }
+            op::FSYNC | op::FSYNCDIR | op::SYNCFS => reply.ok(&[]),
             op::OPENDIR => {
+                let fence = req.header.pid != 0
+                    && req.header.pid as i32 == self.fences.tid.load(Ordering::SeqCst);
+                let fh = if fence {
+                    FENCE | self.fences.current.load(Ordering::SeqCst)
+                } else {
+                    0
+                };
                 let mut out = abi::Out::with_capacity(16);
-                abi::open_out(&mut out, 0, 0);
+                abi::open_out(&mut out, fh, 0);
                 reply.ok(&[&out.bytes]);
             }
             op::READDIR => return self.readdir(req, a, reply),
@@ -574,7 +764,11 @@ impl Handler for MailslotFs {
     }
 
     fn may_wait(&self, opcode: u32) -> bool {
-        matches!(opcode, op::READ | op::WRITE)
+        // Reads wait for messages; these wait for a slot being closed.
+        matches!(
+            opcode,
+            op::READ | op::WRITE | op::LOOKUP | op::CREATE | op::OPEN | op::MKDIR
+        )
     }
 
     fn is_barrier(&self, opcode: u32) -> bool {
@@ -588,7 +782,7 @@ impl Handler for MailslotFs {
         // A panic inside one request costs that request an EIO (the reply
         // is dropped unsent, which answers EIO), not the daemon a thread.
         let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match reply {
-            Some(reply) => self.serve(req, reply),
+            Some(reply) => self.serve_in_order(req, reply),
             None => self.forget(req),
         }));
         match served {

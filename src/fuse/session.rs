@@ -12,7 +12,8 @@
 //! Order. A request the handler calls a barrier (a release) must be
 //! complete before any request the kernel queued after it is handled: with
 //! any number of threads, a slot whose server closed is gone before the
-//! next open of its name. Two threads that took two requests one after the
+//! next open of its name (for a release the kernel numbered late, behind a
+//! flood of background requests, the adapter waits: `core::closing`). Two threads that took two requests one after the
 //! other may get on with them in either order, so the order comes from the
 //! kernel's request numbers: Linux numbers a request as it joins the queue,
 //! under the queue's lock, and hands the queue out in that order, so
