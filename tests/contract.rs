@@ -543,3 +543,65 @@ print("ok")
 "#,
     );
 }
+
+// 2b. The same from C: a client opened O_RDWR, as Windows code ported or
+// run under Wine opens one, writes with write(2) and pwrite(2) at any
+// offset, and its read(2) is refused without taking anything.
+#[test]
+fn a_c_client_opened_read_write_writes_and_positioned_writes_are_messages() {
+    let m = Mount::start();
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("rdwr.c");
+    std::fs::write(
+        &source,
+        r#"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int c = open(argv[1], O_RDWR);
+    if (c < 0) { perror("open"); return 1; }
+    if (write(c, "plain", 5) != 5) { perror("write"); return 1; }
+    if (pwrite(c, "at 4096", 7, 4096) != 7) { perror("pwrite"); return 1; }
+    if (lseek(c, 100, SEEK_SET) != 100) { perror("lseek"); return 1; }
+    char buf[64];
+    if (read(c, buf, sizeof buf) != -1 || errno != EACCES) { puts("read not refused"); return 1; }
+    if (pread(c, buf, sizeof buf, 0) != -1 || errno != EACCES) { puts("pread not refused"); return 1; }
+    puts("ok");
+    return 0;
+}
+"#,
+    )
+    .unwrap();
+    let exe = dir.path().join("rdwr");
+    let built = std::process::Command::new("cc")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&source)
+        .output()
+        .expect("cc is needed by the tests (tests/run-all.sh installs it)");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = py(
+        &m,
+        &format!(
+            r#"
+import subprocess
+s = server('rdwr')
+r = subprocess.run([{exe:?}, P('rdwr')], capture_output=True, text=True)
+assert r.returncode == 0 and r.stdout == 'ok\n', r
+assert os.read(s, 100) == b'plain'
+assert os.read(s, 100) == b'at 4096'
+os.set_blocking(s, False)
+assert err(os.read, s, 100) == 'EAGAIN'
+print('ok')
+"#
+        ),
+    );
+    assert_eq!(out, "ok\n");
+}
