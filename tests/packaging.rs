@@ -161,17 +161,24 @@ fn install_sh_refuses_when_the_package_is_installed() {
     assert_eq!(tree(stage.path()), Vec::<String>::new(), "nothing staged");
 }
 
+/// The package, built once for every test here: tests run side by side, and
+/// a second build rewriting the file under a test that reads it would give
+/// that test half a package.
 fn build_deb() -> PathBuf {
-    let out = Command::new(repo().join("mount-scripts/build-deb.sh"))
-        .output()
-        .unwrap();
-    let stdout = ok(
-        out,
-        "build-deb.sh (needs cargo-deb: cargo install --locked cargo-deb)",
-    );
-    let deb = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
-    assert!(deb.extension().is_some_and(|e| e == "deb"), "{stdout}");
-    deb
+    static DEB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DEB.get_or_init(|| {
+        let out = Command::new(repo().join("mount-scripts/build-deb.sh"))
+            .output()
+            .unwrap();
+        let stdout = ok(
+            out,
+            "build-deb.sh (needs cargo-deb: cargo install --locked cargo-deb)",
+        );
+        let deb = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+        assert!(deb.extension().is_some_and(|e| e == "deb"), "{stdout}");
+        deb
+    })
+    .clone()
 }
 
 #[test]

@@ -143,15 +143,13 @@ impl MailslotFs {
     /// flood of other background requests may be served late, as the log
     /// says.
     pub fn start_fences(&self, root: &std::path::Path) {
-        use std::os::fd::OwnedFd;
-        let root: OwnedFd = match nix::fcntl::open(
-            root,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        ) {
-            Ok(fd) => fd,
+        // The root is found by its path at each fence, never held open: a
+        // descriptor held on it would make every `umount` "target busy".
+        let root = match nix::sys::stat::stat(root) {
+            Ok(st) => MountRoot {
+                path: root.to_owned(),
+                dev: st.st_dev,
+            },
             Err(e) => {
                 log::warn!("no fences ({e}): a close may be served late under a flood of closes");
                 return;
@@ -220,15 +218,25 @@ impl MailslotFs {
     }
 }
 
+/// The mount's root, as fences find it.
+struct MountRoot {
+    path: std::path::PathBuf,
+    /// The mount's device: what is found at `path` once the mount is gone
+    /// (a lazy unmount) is another directory, where no fence passes.
+    dev: libc::dev_t,
+}
+
 /// Opens and closes the mount's root: an OPENDIR, then a RELEASEDIR in the
 /// kernel's background queue.
-fn fence(root: &std::os::fd::OwnedFd) -> nix::Result<()> {
-    let fd = nix::fcntl::openat(
-        root,
-        ".",
+fn fence(root: &MountRoot) -> nix::Result<()> {
+    let fd = nix::fcntl::open(
+        &root.path,
         nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )?;
+    if nix::sys::stat::fstat(&fd)?.st_dev != root.dev {
+        return Err(nix::errno::Errno::ENODEV);
+    }
     drop(fd);
     Ok(())
 }
