@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::roles::now_ns;
+use crate::roles::{now_ns, say};
 
 /// The receiving host's address, and the sender's.
 pub const RX_ADDR: &str = "198.18.0.1";
@@ -247,7 +247,6 @@ struct Shared {
 /// far and `stop` with everything, then exits.
 pub fn serve(
     mut next: impl FnMut() -> Result<Option<String>>,
-    say: impl Fn(&str),
     source: Source,
     count: u64,
     size: usize,
@@ -274,7 +273,24 @@ pub fn serve(
         ),
         Source::Udp { bind } => {
             let addr: SocketAddrV4 = bind.parse()?;
-            Handle::Udp(UdpSocket::bind(addr).map_err(|e| format!("binding {bind}: {e}"))?)
+            let socket = UdpSocket::bind(addr).map_err(|e| format!("binding {bind}: {e}"))?;
+            // The receive buffer the daemon asks for, so that the two
+            // readers ride out the same scheduling delays.
+            let size = mailslotfs::net::service::SOCKET_BUFFER as libc::c_int;
+            // SAFETY: an int option of its size.
+            let r = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUFFORCE,
+                    (&size as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r != 0 {
+                return Err(format!("SO_RCVBUFFORCE: {}", io::Error::last_os_error()).into());
+            }
+            Handle::Udp(socket)
         }
     };
     say("ready");
@@ -368,7 +384,6 @@ const BATCH: usize = 32;
 /// `\MAILSLOT\{mailslot}` on `to`, from `from`, paced at `rate` a second.
 pub fn send(
     mut next: impl FnMut() -> Result<Option<String>>,
-    say: impl Fn(&str),
     from: &str,
     to: &str,
     mailslot: &str,

@@ -286,7 +286,7 @@ impl Control {
     }
 }
 
-fn say(line: &str) {
+pub fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -468,7 +468,7 @@ fn run(role: Role) -> Result<()> {
             source,
             count,
             size,
-        } => crate::receive::serve(|| control.next(), say, source, count, size)?,
+        } => crate::receive::serve(|| control.next(), source, count, size)?,
         Role::RecvSender {
             from,
             to,
@@ -476,16 +476,7 @@ fn run(role: Role) -> Result<()> {
             size,
             rate,
             count,
-        } => crate::receive::send(
-            || control.next(),
-            say,
-            &from,
-            &to,
-            &mailslot,
-            size,
-            rate,
-            count,
-        )?,
+        } => crate::receive::send(|| control.next(), &from, &to, &mailslot, size, rate, count)?,
     }
     Ok(())
 }
