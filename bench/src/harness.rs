@@ -27,6 +27,8 @@ struct Undo {
     /// Prefix of the POSIX queues this run creates.
     mq_prefix: Option<String>,
     mq_dir: Option<PathBuf>,
+    /// Network namespaces made for the receive workload, by name.
+    netns: Vec<String>,
 }
 
 static UNDO: Mutex<Undo> = Mutex::new(Undo {
@@ -36,6 +38,7 @@ static UNDO: Mutex<Undo> = Mutex::new(Undo {
     work: None,
     mq_prefix: None,
     mq_dir: None,
+    netns: Vec::new(),
 });
 
 fn undo() -> std::sync::MutexGuard<'static, Undo> {
@@ -56,6 +59,14 @@ pub fn track_mount(path: &Path) {
 
 pub fn untrack_mount(path: &Path) {
     undo().mounts.retain(|p| p != path);
+}
+
+pub fn track_netns(name: &str) {
+    undo().netns.push(name.to_owned());
+}
+
+pub fn untrack_netns(name: &str) {
+    undo().netns.retain(|n| n != name);
 }
 
 pub fn track_work_dir(path: &Path, mq_prefix: &str, mq_dir: &Path) {
@@ -105,6 +116,14 @@ pub fn clean_up() {
         if is_mounted(&m) {
             let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
         }
+    }
+    // Only the namespaces this run made, by name; their processes are gone.
+    for ns in std::mem::take(&mut u.netns) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
     for (path, value) in std::mem::take(&mut u.sysctls).into_iter().rev() {
         let _ = std::fs::write(&path, &value);
@@ -241,6 +260,29 @@ fn die_with_parent(cmd: &mut Command, sig: i32) {
     }
 }
 
+/// Makes a spawned process enter network namespace `netns` (a name under
+/// /run/netns) before it runs; the returned descriptor must outlive the
+/// spawn.
+fn enter_netns(cmd: &mut Command, netns: Option<&str>) -> Result<Option<std::fs::File>> {
+    let Some(name) = netns else {
+        return Ok(None);
+    };
+    let file = std::fs::File::open(format!("/run/netns/{name}"))
+        .map_err(|e| format!("network namespace {name}: {e}"))?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    // SAFETY: setns is async-signal-safe; the descriptor stays open in the
+    // parent until the child has exec'd.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(Some(file))
+}
+
 /// CPU time all threads of `pid` have run, in nanoseconds (schedstat),
 /// or `None` if the process cannot be read.
 pub fn cpu_ns(pid: i32) -> Option<u64> {
@@ -292,6 +334,17 @@ impl Mounted {
         extra: &[String],
         log: &Path,
     ) -> Result<Self> {
+        Self::mailslotfs_in(binary, mountpoint, extra, log, None)
+    }
+
+    /// As [`Mounted::mailslotfs`], the daemon in network namespace `netns`.
+    pub fn mailslotfs_in(
+        binary: &Path,
+        mountpoint: &Path,
+        extra: &[String],
+        log: &Path,
+        netns: Option<&str>,
+    ) -> Result<Self> {
         let mut cmd = Command::new(binary);
         cmd.arg("--foreground")
             .args(extra)
@@ -300,9 +353,11 @@ impl Mounted {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log)?);
         die_with_parent(&mut cmd, libc::SIGTERM);
+        let ns = enter_netns(&mut cmd, netns)?;
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+        drop(ns);
         track_pid(child.id() as i32, libc::SIGTERM);
         track_mount(mountpoint);
         let mut m = Self {
@@ -447,6 +502,16 @@ impl Worker {
     /// As [`Worker::spawn`], the process running as user `uid` (its group
     /// `uid` too, no supplementary groups) when given.
     pub fn spawn_as(role: &Role, timeout: Duration, uid: Option<u32>) -> Result<Self> {
+        Self::spawn_in(role, timeout, uid, None)
+    }
+
+    /// As [`Worker::spawn_as`], the process in network namespace `netns`.
+    pub fn spawn_in(
+        role: &Role,
+        timeout: Duration,
+        uid: Option<u32>,
+        netns: Option<&str>,
+    ) -> Result<Self> {
         let json = serde_json::to_string(role)?;
         let mut cmd = Command::new(std::env::current_exe()?);
         if let Some(uid) = uid {
@@ -458,7 +523,9 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         die_with_parent(&mut cmd, libc::SIGKILL);
+        let ns = enter_netns(&mut cmd, netns)?;
         let mut child = cmd.spawn()?;
+        drop(ns);
         track_pid(child.id() as i32, libc::SIGKILL);
         let lines = line_reader(child.stdout.take().expect("piped stdout"));
         Ok(Self {

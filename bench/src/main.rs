@@ -10,6 +10,7 @@
 
 mod floor;
 mod harness;
+mod receive;
 mod report;
 mod roles;
 mod systems;
@@ -92,6 +93,9 @@ enum Workload {
     Memory,
     /// One user's pairs and wake-ups while another floods the mount.
     Neighbours,
+    /// Mailslot datagrams from another network namespace into a slot, at
+    /// increasing rates, next to a plain UDP reader and a local read.
+    Receive,
 }
 
 struct Plan {
@@ -114,6 +118,19 @@ struct Plan {
     /// Rounds of the neighbours workload per run, each measuring the
     /// victim once quiet and once under the flood, in turns.
     neighbours_rounds: usize,
+    /// The receive workload: rounds per run (the three systems taking
+    /// turns in each), the first rate and the highest of the doubling
+    /// ladder, datagrams per step (`receive_step_s` seconds' worth, at
+    /// least `receive_min_count`), halvings of the gap between the last
+    /// loss-free rate and the first lossy one, and messages of the local
+    /// read floor.
+    receive_rounds: usize,
+    receive_first_rate: u64,
+    receive_max_rate: u64,
+    receive_step_s: f64,
+    receive_min_count: u64,
+    receive_refine: u32,
+    receive_local_count: u64,
     /// Longest any one step may take before it counts as hung.
     timeout: Duration,
     workloads: Vec<Workload>,
@@ -144,6 +161,7 @@ impl Plan {
                 Workload::Slots,
                 Workload::Memory,
                 Workload::Neighbours,
+                Workload::Receive,
             ]
         } else {
             o.only.clone()
@@ -165,6 +183,13 @@ impl Plan {
                 waiting_per_process: 100,
                 waiting_idle: Duration::from_secs(1),
                 neighbours_rounds: 1,
+                receive_rounds: 1,
+                receive_first_rate: 5_000,
+                receive_max_rate: 10_000,
+                receive_step_s: 0.0,
+                receive_min_count: 200,
+                receive_refine: 0,
+                receive_local_count: 300,
                 timeout: Duration::from_secs(60),
                 workloads,
             }
@@ -190,6 +215,13 @@ impl Plan {
                 waiting_per_process: 1_000,
                 waiting_idle: Duration::from_secs(10),
                 neighbours_rounds: 2,
+                receive_rounds: 2,
+                receive_first_rate: 5_000,
+                receive_max_rate: 640_000,
+                receive_step_s: 1.0,
+                receive_min_count: 5_000,
+                receive_refine: 2,
+                receive_local_count: 50_000,
                 timeout: Duration::from_secs(300),
                 workloads,
             }
@@ -215,6 +247,13 @@ impl Plan {
                 waiting_per_process: 1_000,
                 waiting_idle: Duration::from_secs(10),
                 neighbours_rounds: 3,
+                receive_rounds: 3,
+                receive_first_rate: 5_000,
+                receive_max_rate: 640_000,
+                receive_step_s: 2.0,
+                receive_min_count: 10_000,
+                receive_refine: 3,
+                receive_local_count: 100_000,
                 timeout: Duration::from_secs(600),
                 workloads,
             }
@@ -294,6 +333,7 @@ fn run(opts: &Options) -> Result<()> {
         memory: work.join("memory"),
         waiting: work.join("waiting"),
         neighbours: work.join("neighbours"),
+        receive: work.join("receive"),
         mqueue: work.join("mqueue"),
         unix: work.join("unix"),
         fifo: work.join("fifo"),
@@ -306,6 +346,7 @@ fn run(opts: &Options) -> Result<()> {
         &dirs.memory,
         &dirs.waiting,
         &dirs.neighbours,
+        &dirs.receive,
         &dirs.mqueue,
         &dirs.unix,
         &dirs.fifo,
@@ -484,6 +525,7 @@ fn run(opts: &Options) -> Result<()> {
         waiting_idle_s: plan.waiting_idle.as_secs_f64(),
         interrupt_rounds: plan.interrupt_rounds,
         neighbours_rounds: plan.neighbours_rounds,
+        receive_rounds: plan.receive_rounds,
         neighbours: report::NeighboursSettings {
             victim_uid: VICTIM_UID,
             flood_uid: FLOOD_UID,
@@ -507,6 +549,9 @@ fn run(opts: &Options) -> Result<()> {
     let lost = r.throughput.iter().any(|t| t.verified == Some(false))
         || r.threads.iter().any(|t| t.verified == Some(false))
         || r.neighbours.as_ref().is_some_and(|n| !n.verified)
+        || r.receive
+            .as_ref()
+            .is_some_and(|n| !n.accounted || n.local_reads.iter().any(|l| !l.verified))
         || r.memory
             .as_ref()
             .is_some_and(|m| m.runs.iter().any(|s| !s.verified));
@@ -525,6 +570,8 @@ struct Dirs {
     waiting: PathBuf,
     /// The neighbours workload's mount (`--allow-other`).
     neighbours: PathBuf,
+    /// The receive workload's mount, its daemon on the segment.
+    receive: PathBuf,
     mqueue: PathBuf,
     unix: PathBuf,
     fifo: PathBuf,
@@ -755,6 +802,9 @@ impl Bench<'_> {
             }
             if plan.runs_workload(Workload::Neighbours) {
                 self.neighbours(&tag, work, run)?;
+            }
+            if plan.runs_workload(Workload::Receive) {
+                self.receive(&tag, work, run)?;
             }
             if plan.runs_workload(Workload::Memory) {
                 let m = self.memory(work)?;
@@ -1450,4 +1500,427 @@ impl Bench<'_> {
         stopped?;
         Ok(sample)
     }
+}
+
+/// The receive workload's three systems, taking turns in each round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiver {
+    Mailslotfs,
+    UdpFloor,
+    LocalRead,
+}
+
+impl Bench<'_> {
+    /// A segment of two network namespaces, a mailslotfs daemon on it with
+    /// the network side on, and `receive_rounds` rounds of: mailslotfs's
+    /// ladder of rates, the plain UDP reader's, and the local read floor,
+    /// in turns.
+    fn receive(&mut self, tag: &str, work: &Path, run: usize) -> Result<()> {
+        let segment = receive::Segment::create()?;
+        let mut args: Vec<String> = [
+            "--address",
+            receive::RX_ADDR,
+            "--broadcast",
+            receive::BROADCAST,
+            "--netbios-name",
+            receive::NETBIOS_NAME,
+            "--workgroup",
+            receive::WORKGROUP,
+            // No nmbd in a namespace of our own: the ports are the daemon's.
+            "--samba",
+            "off",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        if let Some(n) = self.threads {
+            args.extend(["--threads".to_owned(), n.to_string()]);
+        }
+        let daemon = Mounted::mailslotfs_in(
+            self.daemon,
+            &self.dirs.receive,
+            &args,
+            &work.join("receive.log"),
+            Some(&segment.rx),
+        )?;
+        let measured = (|| -> Result<()> {
+            let mount = self.dirs.receive.display().to_string();
+            // Its names' registration (broadcasts looped back) is over
+            // before anything is counted.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while xattr_text(&mount, "user.mailslot.net.names")?.contains("registering") {
+                if std::time::Instant::now() > deadline {
+                    return Err("the receive daemon's names did not settle".into());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let systems = [
+                Receiver::Mailslotfs,
+                Receiver::UdpFloor,
+                Receiver::LocalRead,
+            ];
+            for round in 0..self.plan.receive_rounds {
+                for system in rotated(&systems, run + round) {
+                    match system {
+                        Receiver::LocalRead => {
+                            let l = self.local_read(run, round)?;
+                            eprintln!(
+                                "{tag}: receive local read {:>10} msg/s (round {}/{})",
+                                report::grouped(l.msgs_per_s),
+                                round + 1,
+                                self.plan.receive_rounds
+                            );
+                            self.raw.receive_local.push(l);
+                        }
+                        s => {
+                            let l = self.ladder(tag, &segment, daemon.pid(), s, run, round)?;
+                            eprintln!(
+                                "{tag}: receive {:<10} loss-free up to {} datagrams/s (round {}/{})",
+                                l.system,
+                                l.max_lossless
+                                    .map_or("none".into(), |r| report::grouped(r as f64)),
+                                round + 1,
+                                self.plan.receive_rounds
+                            );
+                            self.raw.receive_ladders.push(l);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })();
+        let stopped = daemon.stop();
+        drop(segment);
+        measured?;
+        stopped
+    }
+
+    /// Rates doubling from the first until one loses a datagram (or the
+    /// sender can go no faster), then the gap between the last loss-free
+    /// rate and that one halved `receive_refine` times.
+    fn ladder(
+        &mut self,
+        tag: &str,
+        segment: &receive::Segment,
+        daemon: i32,
+        system: Receiver,
+        run: usize,
+        round: usize,
+    ) -> Result<receive::Ladder> {
+        let plan = self.plan;
+        let name = match system {
+            Receiver::Mailslotfs => receive::MAILSLOTFS,
+            _ => receive::UDP_FLOOR,
+        };
+        let mut good: Option<(u64, f64)> = None;
+        let mut bad: Option<u64> = None;
+        let mut sender_bound = false;
+        let step = |this: &mut Self, rate: u64| -> Result<receive::Step> {
+            let s = this.receive_step(segment, daemon, system, rate, run, round)?;
+            eprintln!(
+                "{tag}: receive {name:<10} {:>8}/s: sent {} at {}/s, read {}, lost {} (socket {}), uncounted {}, CPU {:.2} µs/datagram",
+                report::grouped(rate as f64),
+                s.sent,
+                report::grouped(s.sent_per_s),
+                s.read,
+                s.lost,
+                s.dropped_socket,
+                s.unaccounted,
+                s.cpu_ns_per_datagram / 1e3
+            );
+            this.raw.receive_steps.push(s.clone());
+            Ok(s)
+        };
+        let mut rate = plan.receive_first_rate;
+        loop {
+            let s = step(self, rate)?;
+            let kept = s.sent_per_s >= 0.9 * rate as f64;
+            if s.lossless() {
+                good = Some((
+                    if kept { rate } else { s.sent_per_s as u64 },
+                    s.cpu_ns_per_datagram,
+                ));
+            } else {
+                bad = Some(rate);
+            }
+            if !kept {
+                sender_bound = true;
+                break;
+            }
+            if bad.is_some() || rate * 2 > plan.receive_max_rate {
+                break;
+            }
+            rate *= 2;
+        }
+        if let (Some((mut lo, _)), Some(mut hi)) = (good, bad)
+            && !sender_bound
+        {
+            for _ in 0..plan.receive_refine {
+                let mid = ((lo as f64 * hi as f64).sqrt() / 100.0).round() as u64 * 100;
+                if mid <= lo || mid >= hi {
+                    break;
+                }
+                let s = step(self, mid)?;
+                if s.lossless() {
+                    lo = mid;
+                    good = Some((mid, s.cpu_ns_per_datagram));
+                } else {
+                    hi = mid;
+                    bad = Some(mid);
+                }
+            }
+        }
+        Ok(receive::Ladder {
+            run,
+            round,
+            system: name,
+            max_lossless: good.map(|g| g.0),
+            first_loss: bad,
+            sender_bound,
+            cpu_ns_per_datagram: good.map(|g| g.1),
+        })
+    }
+
+    /// One paced step: a fresh server (a public slot of the daemon, or a
+    /// plain UDP socket in the receiving namespace), the sender in the
+    /// other namespace; then, once everything sent is accounted for at the
+    /// receiving socket and read (or nothing moves for a while), what was
+    /// read and what each counter says was dropped.
+    fn receive_step(
+        &mut self,
+        segment: &receive::Segment,
+        daemon: i32,
+        system: Receiver,
+        rate: u64,
+        run: usize,
+        round: usize,
+    ) -> Result<receive::Step> {
+        let plan = self.plan;
+        let timeout = plan.timeout;
+        let count = ((rate as f64 * plan.receive_step_s) as u64).max(plan.receive_min_count);
+        let k = self.next();
+        let slot = format!("r{k}");
+        let mount = self.dirs.receive.display().to_string();
+        let ms = system == Receiver::Mailslotfs;
+        let (source, to, netns) = if ms {
+            (
+                receive::Source::Slot {
+                    path: format!("{mount}/{slot}"),
+                },
+                format!("{}:138", receive::RX_ADDR),
+                None,
+            )
+        } else {
+            let to = format!("{}:{}", receive::RX_ADDR, receive::FLOOR_PORT);
+            (
+                receive::Source::Udp { bind: to.clone() },
+                to,
+                Some(segment.rx.as_str()),
+            )
+        };
+        let mut server = Worker::spawn_in(
+            &Role::RecvServer {
+                source,
+                count,
+                size: receive::MESSAGE_SIZE,
+            },
+            timeout,
+            None,
+            netns,
+        )?;
+        server.ready()?;
+        let receiver = if ms { daemon } else { server.pid() };
+        let counters = || -> Result<BTreeMap<String, u64>> {
+            if ms {
+                receive::net_counters(&mount)
+            } else {
+                Ok(BTreeMap::new())
+            }
+        };
+        let counters_before = counters()?;
+        let udp_before = receive::UdpStats::of(receiver)?;
+        let link_before = segment.link_drops()?;
+        let cpu_before = harness::cpu_ns(receiver).ok_or("cannot read the receiver's CPU time")?;
+        server.send("go")?;
+        let mut sender = Worker::spawn_in(
+            &Role::RecvSender {
+                from: format!("{}:138", receive::TX_ADDR),
+                to,
+                mailslot: slot.to_uppercase(),
+                size: receive::MESSAGE_SIZE,
+                rate,
+                count,
+            },
+            timeout,
+            None,
+            Some(&segment.tx),
+        )?;
+        sender.ready()?;
+        sender.send("go")?;
+        let sent: receive::Sent = sender.result()?;
+        sender.finish()?;
+        // Settled: every datagram sent has reached the socket or been
+        // dropped there, and the server has read all that was queued for
+        // it; or nothing has moved for half a second.
+        let mut last = (u64::MAX, u64::MAX);
+        let mut still_since = std::time::Instant::now();
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            server.send("count")?;
+            let got: receive::Received = server.result()?;
+            let udp = receive::UdpStats::of(receiver)?.since(udp_before);
+            let at_socket = udp.in_datagrams + udp.rcvbuf_errors >= sent.sent;
+            let queued = if ms {
+                let now = counters()?;
+                now.get("delivered").copied().unwrap_or(0)
+                    - counters_before.get("delivered").copied().unwrap_or(0)
+            } else {
+                udp.in_datagrams
+            };
+            if at_socket && got.read + got.duplicates + got.malformed >= queued {
+                break;
+            }
+            let now = (got.read, udp.in_datagrams + udp.rcvbuf_errors);
+            if now != last {
+                last = now;
+                still_since = std::time::Instant::now();
+            } else if still_since.elapsed() > Duration::from_millis(500) {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("receive step at {rate}/s did not settle").into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let cpu_after = harness::cpu_ns(receiver).ok_or("cannot read the receiver's CPU time")?;
+        let counters_after = counters()?;
+        let udp = receive::UdpStats::of(receiver)?.since(udp_before);
+        let dropped_link = segment.link_drops()?.saturating_sub(link_before);
+        server.send("stop")?;
+        let got: receive::Received = server.result()?;
+        server.finish()?;
+        let delta = |name: &str| -> Option<u64> {
+            Some(
+                counters_after
+                    .get(name)?
+                    .saturating_sub(*counters_before.get(name)?),
+            )
+        };
+        let (dropped_socket, dropped_other) = if ms {
+            let other: BTreeMap<String, u64> = counters_after
+                .keys()
+                .filter(|n| n.starts_with("dropped_") && *n != "dropped_socket")
+                .filter_map(|n| Some((n.clone(), delta(n)?)))
+                .filter(|(_, v)| *v > 0)
+                .collect();
+            (delta("dropped_socket").unwrap_or(0), other)
+        } else {
+            (udp.rcvbuf_errors, BTreeMap::new())
+        };
+        let lost = dropped_socket + dropped_other.values().sum::<u64>() + dropped_link;
+        let seconds = (sent.end_ns - sent.start_ns) as f64 / 1e9;
+        Ok(receive::Step {
+            run,
+            round,
+            system: if ms {
+                receive::MAILSLOTFS
+            } else {
+                receive::UDP_FLOOR
+            },
+            rate,
+            sent_per_s: sent.sent as f64 / seconds.max(1e-9),
+            sent: sent.sent,
+            datagram_bytes: sent.datagram_bytes,
+            read: got.read,
+            duplicates: got.duplicates,
+            malformed: got.malformed,
+            received: ms.then(|| delta("received").unwrap_or(0)),
+            delivered: ms.then(|| delta("delivered").unwrap_or(0)),
+            dropped_socket,
+            dropped_other,
+            dropped_link,
+            lost,
+            unaccounted: sent.sent as i64 - got.read as i64 - lost as i64,
+            udp,
+            cpu_ns_per_datagram: cpu_after.saturating_sub(cpu_before) as f64
+                / sent.sent.max(1) as f64,
+        })
+    }
+
+    /// The same server reading `receive_local_count` messages a local
+    /// writer queued in its slot beforehand.
+    fn local_read(&mut self, run: usize, round: usize) -> Result<receive::LocalRead> {
+        let timeout = self.plan.timeout;
+        let count = self.plan.receive_local_count;
+        let path = self
+            .dirs
+            .receive
+            .join(format!("l{}", self.next()))
+            .display()
+            .to_string();
+        let mut server = Worker::spawn(
+            &Role::RecvServer {
+                source: receive::Source::Slot { path: path.clone() },
+                count,
+                size: receive::MESSAGE_SIZE,
+            },
+            timeout,
+        )?;
+        server.ready()?;
+        let mut writer = Worker::spawn(
+            &Role::Writer {
+                target: Target {
+                    system: System::Mailslotfs,
+                    path,
+                    size: receive::MESSAGE_SIZE,
+                    depth: 0,
+                },
+                writer_id: 0,
+                count,
+            },
+            timeout,
+        )?;
+        writer.ready()?;
+        writer.send("go")?;
+        let _: Timing = writer.result()?;
+        writer.finish()?;
+        server.send("go")?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            server.send("count")?;
+            let got: receive::Received = server.result()?;
+            if got.read + got.duplicates + got.malformed >= count {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("the local read floor read {} of {count}", got.read).into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server.send("stop")?;
+        let got: receive::Received = server.result()?;
+        server.finish()?;
+        let seconds = got.last_ns.saturating_sub(got.go_ns) as f64 / 1e9;
+        Ok(receive::LocalRead {
+            run,
+            round,
+            messages: got.read,
+            seconds,
+            msgs_per_s: got.read as f64 / seconds.max(1e-9),
+            verified: got.read == count && got.duplicates == 0 && got.malformed == 0,
+        })
+    }
+}
+
+/// An attribute's text, or an error naming it.
+fn xattr_text(path: &str, name: &str) -> Result<String> {
+    let p = std::ffi::CString::new(path)?;
+    let n = std::ffi::CString::new(name)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: valid C strings and a buffer of the length given.
+    let len = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if len < 0 {
+        return Err(format!("{name} of {path}: {}", std::io::Error::last_os_error()).into());
+    }
+    buf.truncate(len as usize);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -187,6 +187,9 @@ pub struct Raw {
     pub waiting: Vec<WaitingSample>,
     pub interrupt: BTreeMap<Blocker, Vec<LatencySummary>>,
     pub neighbours: Vec<NeighboursSample>,
+    pub receive_steps: Vec<crate::receive::Step>,
+    pub receive_ladders: Vec<crate::receive::Ladder>,
+    pub receive_local: Vec<crate::receive::LocalRead>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -257,6 +260,7 @@ pub struct Settings {
     pub waiting_idle_s: f64,
     pub interrupt_rounds: u32,
     pub neighbours_rounds: usize,
+    pub receive_rounds: usize,
     pub neighbours: NeighboursSettings,
 }
 
@@ -399,6 +403,7 @@ pub struct Report {
     pub waiting: Option<WaitingRow>,
     pub interrupt: Vec<InterruptRow>,
     pub neighbours: Option<NeighboursRow>,
+    pub receive: Option<crate::receive::ReceiveRow>,
     pub targets: Vec<TargetRow>,
     /// What could not be measured on this machine, and why.
     pub notes: Vec<String>,
@@ -778,6 +783,7 @@ pub fn build(raw: &Raw, machine: Machine, settings: Settings, notes: Vec<String>
         waiting,
         interrupt,
         neighbours: neighbours_row(&raw.neighbours),
+        receive: crate::receive::row(&raw.receive_steps, &raw.receive_ladders, &raw.receive_local),
         targets: Vec::new(),
         notes,
     };
@@ -966,6 +972,23 @@ fn targets(r: &Report) -> Vec<TargetRow> {
         0.25,
         false,
         |x| format!("{x:.3} s"),
+    ));
+    out.push(bound_target(
+        "receive",
+        "loss-free network receive rate ≥ 0.90 × the local read floor",
+        r.receive
+            .as_ref()
+            .map(|n| n.vs_local_read)
+            .filter(|x| x.is_finite()),
+        0.90,
+        true,
+        |x| {
+            format!(
+                "{x:.2} × ({} of {} datagrams/s)",
+                grouped(r.receive.as_ref().map_or(0.0, |n| n.mailslotfs_msgs_per_s)),
+                grouped(r.receive.as_ref().map_or(0.0, |n| n.local_read_msgs_per_s))
+            )
+        },
     ));
     out
 }
@@ -1265,6 +1288,10 @@ pub fn table(r: &Report) -> String {
             m.message_size,
             m.overhead_bytes_per_message
         );
+    }
+
+    if let Some(n) = &r.receive {
+        t += &crate::receive::table(n, grid);
     }
 
     if let Some(n) = &r.neighbours {

@@ -111,6 +111,24 @@ pub enum Role {
         size: usize,
         hold: usize,
     },
+    /// The receive workload's server: reads `count` numbered `size`-byte
+    /// messages from a slot it creates, or a plain UDP socket, as fast as
+    /// it can (see `receive::serve`).
+    RecvServer {
+        source: crate::receive::Source,
+        count: u64,
+        size: usize,
+    },
+    /// The receive workload's sender: `count` mailslot writes to
+    /// `\MAILSLOT\{mailslot}` at `to`, paced at `rate` a second.
+    RecvSender {
+        from: String,
+        to: String,
+        mailslot: String,
+        size: usize,
+        rate: u64,
+        count: u64,
+    },
 }
 
 /// What a reader waits on in the interrupt workload.
@@ -157,6 +175,8 @@ impl Role {
             Role::Waiters { prefix, .. } => format!("waiting readers {prefix}"),
             Role::Interrupt { blocker, .. } => format!("{} interrupted reader", blocker.name()),
             Role::Flood { prefix, .. } => format!("flooding neighbour {prefix}"),
+            Role::RecvServer { source, .. } => format!("receiving server ({source:?})"),
+            Role::RecvSender { to, rate, .. } => format!("sender to {to} at {rate}/s"),
         }
     }
 }
@@ -266,7 +286,7 @@ impl Control {
     }
 }
 
-fn say(line: &str) {
+pub fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -444,6 +464,19 @@ fn run(role: Role) -> Result<()> {
             size,
             hold,
         } => flood(&mut control, &dir, &prefix, slots, size, hold)?,
+        Role::RecvServer {
+            source,
+            count,
+            size,
+        } => crate::receive::serve(|| control.next(), source, count, size)?,
+        Role::RecvSender {
+            from,
+            to,
+            mailslot,
+            size,
+            rate,
+            count,
+        } => crate::receive::send(|| control.next(), &from, &to, &mailslot, size, rate, count)?,
     }
     Ok(())
 }

@@ -274,6 +274,52 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
         );
     }
 
+    // The receive workload: its figures there, and every datagram sent
+    // either read by the server or counted as dropped, in every step.
+    let recv = &report["receive"];
+    for field in [
+        "mailslotfs_msgs_per_s",
+        "udp_floor_msgs_per_s",
+        "local_read_msgs_per_s",
+        "vs_local_read",
+    ] {
+        assert!(
+            recv[field].as_f64().is_some(),
+            "receive: no {field}: {recv}"
+        );
+    }
+    let steps = recv["steps"].as_array().expect("receive steps");
+    for system in ["mailslotfs", "udp-floor"] {
+        assert!(
+            steps.iter().any(|s| s["system"] == system),
+            "no receive step for {system}"
+        );
+    }
+    for s in steps {
+        let n = |f: &str| {
+            s[f].as_u64()
+                .unwrap_or_else(|| panic!("step without {f}: {s}"))
+        };
+        assert!(n("sent") > 0, "nothing sent: {s}");
+        assert_eq!(
+            n("sent"),
+            n("read") + n("lost"),
+            "a datagram neither read nor counted as dropped: {s}"
+        );
+        assert!(
+            s["cpu_ns_per_datagram"].as_f64().is_some(),
+            "no CPU figure: {s}"
+        );
+        if s["system"] == "mailslotfs" {
+            assert_eq!(
+                n("received"),
+                n("sent") - n("dropped_socket") - n("dropped_link"),
+                "the daemon's received counter disagrees: {s}"
+            );
+        }
+    }
+    assert_eq!(recv["accounted"], true, "receive: {recv}");
+
     let targets = report["targets"].as_array().expect("targets");
     for name in [
         "pairs-64B",
@@ -281,6 +327,7 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
         "wake-up",
         "waiting-cpu",
         "interrupt-p99",
+        "receive",
     ] {
         assert!(
             targets

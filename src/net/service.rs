@@ -76,6 +76,15 @@ pub const MAX_PENDING_NAMES: usize = 256;
 pub const RESERVED_NAMES: usize = MAX_PENDING_NAMES / 8;
 /// Larger than any datagram a Windows host sends (594 bytes).
 const RECV_BUFFER: usize = 2048;
+/// Receive buffer asked of the kernel for each socket (it doubles it for
+/// its bookkeeping). The default (`net.core.rmem_default`, 208 KiB) holds
+/// about 170 NETLOGON-sized datagrams: a few milliseconds of a busy
+/// segment, which one scheduling delay on a loaded host overflows, as the
+/// receive benchmark shows for a plain UDP reader too. 2 MiB rides out
+/// such delays; it is memory only while datagrams wait, and the kernel
+/// still bounds all UDP memory (`net.ipv4.udp_mem`). Root gets it whatever
+/// `net.core.rmem_max` says (SO_RCVBUFFORCE); others get what it allows.
+pub const SOCKET_BUFFER: usize = 2 << 20;
 
 /// Name types of this computer's own name that take mailslot writes.
 const OWN_NAME_TYPES: [u8; 3] = [0x00, 0x03, 0x20];
@@ -343,6 +352,10 @@ fn bind(address: Ipv4Addr, port: u16, interface: Option<&str>) -> io::Result<Udp
     // The kernel then tells, with each datagram, how many it dropped for a
     // full receive buffer: no loss goes uncounted.
     setsockopt(&fd, sockopt::RxqOvfl, &1)?;
+    if setsockopt(&fd, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+        // Not privileged: as much as net.core.rmem_max allows.
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &SOCKET_BUFFER);
+    }
     if let Some(iface) = interface {
         setsockopt(&fd, sockopt::BindToDevice, &std::ffi::OsString::from(iface))?;
     }
@@ -381,8 +394,7 @@ fn recv_counting_drops(
     if let Ok(cmsgs) = msg.cmsgs() {
         for c in cmsgs {
             if let ControlMessageOwned::RxqOvfl(count) = c {
-                dropped = count.wrapping_sub(*overflowed);
-                *overflowed = count;
+                dropped = drops_since(count, overflowed);
             }
         }
     }
@@ -391,6 +403,38 @@ fn recv_counting_drops(
         .map(|a| SocketAddrV4::new(a.ip(), a.port()))
         .ok_or_else(|| io::Error::other("a datagram without a source address"))?;
     Ok((msg.bytes, from, dropped))
+}
+
+/// How far the kernel's running drop count `count` is past `overflowed`,
+/// which then takes it. A datagram carries the count from when it was
+/// queued, so an older one can carry less than already seen: never
+/// counted twice, never backwards.
+fn drops_since(count: u32, overflowed: &mut u32) -> u32 {
+    let ahead = count.wrapping_sub(*overflowed);
+    if ahead == 0 || ahead > u32::MAX / 2 {
+        return 0;
+    }
+    *overflowed = count;
+    ahead
+}
+
+/// The kernel's running count of datagrams dropped on `socket`
+/// (SO_MEMINFO's SK_MEMINFO_DROPS: the count SO_RXQ_OVFL reports).
+fn socket_drops(socket: &UdpSocket) -> Option<u32> {
+    // SK_MEMINFO_VARS and SK_MEMINFO_DROPS, from linux/sock_diag.h.
+    let mut info = [0u32; 9];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: a buffer of `len` bytes for the kernel to fill.
+    let r = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (r == 0 && len as usize >= std::mem::size_of_val(&info)).then_some(info[8])
 }
 
 fn bind_port(config: &NetConfig, port: u16) -> io::Result<(UdpSocket, Option<UdpSocket>)> {
@@ -624,35 +668,47 @@ impl Network {
                 // its way through nmbd as well: the new sockets take over.
                 Ok(_) if self.epoch.load(Ordering::Relaxed) != epoch => return,
                 Ok((n, from, dropped)) => {
-                    if dropped > 0 {
-                        self.counters
-                            .dropped_socket
-                            .fetch_add(u64::from(dropped), Ordering::Relaxed);
-                        crate::ratelimit::log(
-                            log::Level::Warn,
-                            "socket overflow",
-                            "the network",
-                            format_args!(
-                                "the kernel dropped {dropped} datagram(s) for a full receive \
-                                 buffer (user.mailslot.net.dropped_socket)"
-                            ),
-                        );
-                    }
+                    self.count_socket_drops(dropped);
                     self.handle_datagram(&buf[..n], from);
                 }
                 Err(e)
                     if matches!(
                         e.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) => {}
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    // Drops are otherwise told only with the next datagram:
+                    // once the socket is idle, the last burst's are counted
+                    // now, not whenever another datagram comes.
+                    if let Some(count) = socket_drops(&socket) {
+                        self.count_socket_drops(drops_since(count, &mut overflowed));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     log::error!("datagram socket: {e}");
                     return;
                 }
             }
         }
+    }
+
+    fn count_socket_drops(&self, dropped: u32) {
+        if dropped == 0 {
+            return;
+        }
+        self.counters
+            .dropped_socket
+            .fetch_add(u64::from(dropped), Ordering::Relaxed);
+        crate::ratelimit::log(
+            log::Level::Warn,
+            "socket overflow",
+            "the network",
+            format_args!(
+                "the kernel dropped {dropped} datagram(s) for a full receive \
+                 buffer (user.mailslot.net.dropped_socket)"
+            ),
+        );
     }
 
     /// The port this daemon's datagrams leave from.
@@ -1145,6 +1201,19 @@ mod tests {
         assert_eq!(cache.entries.len(), NAME_CACHE_CAPACITY);
         cache.insert(("GONE".into(), 0), ip, Duration::ZERO);
         assert_eq!(cache.get(&("GONE".into(), 0)), None);
+    }
+
+    #[test]
+    fn socket_drops_are_counted_once_and_never_backwards() {
+        let mut seen = 0;
+        assert_eq!(drops_since(0, &mut seen), 0);
+        assert_eq!(drops_since(5, &mut seen), 5);
+        // An older datagram queued before those drops.
+        assert_eq!(drops_since(3, &mut seen), 0);
+        assert_eq!(drops_since(5, &mut seen), 0);
+        assert_eq!(drops_since(9, &mut seen), 4);
+        let mut seen = u32::MAX - 1;
+        assert_eq!(drops_since(2, &mut seen), 4, "the count wraps");
     }
 
     #[test]
