@@ -14,6 +14,7 @@ mod receive;
 mod report;
 mod roles;
 mod systems;
+mod util;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::roles::{now_ns, say};
+use crate::util::{now_ns, say};
 
 /// The receiving host's address, and the sender's.
 pub const RX_ADDR: &str = "198.18.0.1";
@@ -592,7 +592,7 @@ pub fn row(steps: &[Step], ladders: &[Ladder], local: &[LocalRead]) -> Option<Re
     if ladders.is_empty() && local.is_empty() {
         return None;
     }
-    let median = crate::report::median;
+    let median = crate::util::median;
     let of = |system: &'static str| ladders.iter().filter(move |l| l.system == system);
     let rate = |l: &Ladder| l.max_lossless.unwrap_or(0) as f64;
     let rates = |system| of(system).map(rate).collect::<Vec<_>>();
@@ -641,7 +641,7 @@ pub fn row(steps: &[Step], ladders: &[Ladder], local: &[LocalRead]) -> Option<Re
 
 /// The receive section of the printed table.
 pub fn table(r: &ReceiveRow, grid: impl Fn(&[&str], &str, Vec<Vec<String>>) -> String) -> String {
-    use crate::report::grouped;
+    use crate::util::grouped;
     let mut t = format!(
         "\nreceive: {} B mailslot writes ({} B datagrams) from another network namespace, paced, \
          into a public slot whose server reads them; highest rate with nothing lost, {} round(s), \

@@ -2,12 +2,12 @@
 //! the best floor and to mqueue, the targets met or missed; printed as a
 //! table, written as JSON and as an SVG plot.
 
+pub use crate::util::{grouped, median};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use comfy_table::{CellAlignment, Table};
-use num_format::{Locale, ToFormattedString};
 use plotters::prelude::*;
 use serde::Serialize;
 
@@ -421,19 +421,6 @@ pub struct MemoryRow {
     pub overhead_bytes_per_message: f64,
     pub drained_vs_before: f64,
     pub runs: Vec<MemorySample>,
-}
-
-pub fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn median_rate(flows: &[Flow]) -> f64 {
@@ -998,15 +985,6 @@ pub fn size_label(size: usize) -> String {
         format!("{} KiB", size / 1024)
     } else {
         format!("{size} B")
-    }
-}
-
-/// 1234567.8 → "1,234,568".
-pub fn grouped(x: f64) -> String {
-    if x.is_finite() {
-        (x.round() as i64).to_formatted_string(&Locale::en)
-    } else {
-        "—".into()
     }
 }
 

@@ -3,6 +3,7 @@
 //! are for users. A role prints `ready` once set up, then acts on commands
 //! read from stdin and answers each with `result JSON`.
 
+pub use crate::util::{now_ns, say};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, Read, Write};
@@ -14,18 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 use crate::systems::{Reader, System, Target, Writer};
-
-/// CLOCK_MONOTONIC in nanoseconds: one clock for every process of a run,
-/// so that a writer's start and a reader's end can be subtracted.
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid timespec pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 pub const SUBCOMMAND: &str = "__role";
 
@@ -284,12 +273,6 @@ impl Control {
             other => Err(format!("expected {command:?}, got {other:?}").into()),
         }
     }
-}
-
-pub fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 fn answer<T: Serialize>(value: &T) -> Result<()> {
