@@ -75,6 +75,13 @@ fn tshark_fields(pcap: &Path, fields: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A Python peer's socket on the name service port, ready once it says so.
+const PY_ON_NAME_PORT: &str = "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 137))
+print('ready', flush=True)
+";
+
 #[test]
 fn names_are_registered_defended_listed_and_released() {
     let mut lan = Lan::new(3);
@@ -91,11 +98,7 @@ fn names_are_registered_defended_listed_and_released() {
         2,
         &format!(
             r#"{PY_NAMES}
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('', 137))
-print('ready', flush=True)
-while True:
+{PY_ON_NAME_PORT}while True:
     p, frm = s.recvfrom(2048)
     trn, flags = struct.unpack('>HH', p[:4])
     if flags & 0x8000 or (flags >> 11) & 15 != 5 or frm[0] != '198.18.0.1':
@@ -397,11 +400,7 @@ fn a_forged_refusal_puts_one_name_in_conflict() {
         2,
         &format!(
             r#"{PY_NAMES}
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('', 137))
-print('ready', flush=True)
-while True:
+{PY_ON_NAME_PORT}while True:
     p, frm = s.recvfrom(2048)
     trn, flags = struct.unpack('>HH', p[:4])
     if flags & 0x8000 or (flags >> 11) & 15 != 5 or p[12:46] != enc('HOST0', 0):

@@ -420,19 +420,13 @@ impl Network {
                 // Only a server refreshes: a positive answer to a broadcast
                 // (no one sends one but a forger) must not leave a name due
                 // for ever.
-                (Outcome::Granted(_), None) => {
-                    log::info!("registered {name} with the segment");
-                    bump(&self.counters.names_registered);
-                    self.set_state(
-                        &name,
-                        NameState::Registered,
-                        None,
-                        None,
-                        self.config.name_ttl,
-                    );
-                }
-                (Outcome::Silent, _) => {
-                    log::info!("registered {name} on the segment (nobody objected)");
+                (outcome @ (Outcome::Granted(_) | Outcome::Silent), _) => {
+                    let how = if outcome == Outcome::Silent {
+                        "nobody objected"
+                    } else {
+                        "a positive answer, taken as no objection"
+                    };
+                    log::info!("registered {name} on the segment ({how})");
                     bump(&self.counters.names_registered);
                     self.set_state(
                         &name,
