@@ -69,6 +69,25 @@ pub fn untrack_netns(name: &str) {
     undo().netns.retain(|n| n != name);
 }
 
+/// A copy of this program in the run's work directory, which other users
+/// may search: the one built may sit where only its owner may enter (a
+/// checkout in a 0700 directory), and roles run as other users need it.
+fn exe_for_other_users() -> Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    if let Some(p) = COPY.get() {
+        return Ok(p.clone());
+    }
+    let work = undo()
+        .work
+        .clone()
+        .ok_or("roles as other users need the run's work directory")?;
+    let copy = work.join("mailslot-bench-role");
+    std::fs::copy(std::env::current_exe()?, &copy)?;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))?;
+    Ok(COPY.get_or_init(|| copy).clone())
+}
+
 pub fn track_work_dir(path: &Path, mq_prefix: &str, mq_dir: &Path) {
     let mut u = undo();
     u.work = Some(path.to_owned());
@@ -513,10 +532,14 @@ impl Worker {
         netns: Option<&str>,
     ) -> Result<Self> {
         let json = serde_json::to_string(role)?;
-        let mut cmd = Command::new(std::env::current_exe()?);
-        if let Some(uid) = uid {
-            cmd.uid(uid).gid(uid);
-        }
+        let mut cmd = match uid {
+            Some(uid) => {
+                let mut c = Command::new(exe_for_other_users()?);
+                c.uid(uid).gid(uid);
+                c
+            }
+            None => Command::new(std::env::current_exe()?),
+        };
         cmd.arg(roles::SUBCOMMAND)
             .arg(&json)
             .stdin(Stdio::piped())
