@@ -8,15 +8,30 @@
 //! to its quota and then mostly read holds memory for what it still queues,
 //! not for its peak.
 //!
+//! The shrinking waits [`SHRINK_GRACE`]: a ring that fell under a quarter
+//! full keeps its capacity until it has stayed there that long, so a writer
+//! that runs ahead again soon after finds memory the daemon already has. A
+//! large ring lives in a mapping of its own, given back to the system when
+//! freed, and every page of a fresh one costs a page fault when first
+//! written (about 40 µs for a 60 KiB message on a small virtual machine,
+//! twice what a do-nothing FUSE filesystem spends on the whole message).
+//! What is kept this way is bounded: each ring stays within its slot's
+//! quota (see `push`), and all drained rings of the process together keep at
+//! most [`KEEP_BUDGET`] bytes; a ring that finds the budget spent shrinks at
+//! once, as before. Its owner arms a timer for [`MessageQueue::shrink_due`],
+//! so an idle slot shrinks too.
+//!
 //! A reader takes the oldest message out with [`MessageQueue::take_front`],
-//! so that it is answered after the slot's lock is let go. When the ring
+//! so that it is answered after the slot's lock is let go. When a small ring
 //! held that message only (a reader keeping up with its writers), the ring
-//! itself goes with it, uncopied: an empty ring would be freed anyway.
+//! itself goes with it, uncopied: an empty small ring would be freed anyway.
 //! Otherwise the message is copied into a buffer each thread keeps for
 //! that, so taking a message allocates nothing.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::sender::SenderCode;
 
@@ -28,8 +43,31 @@ pub const FRAME: usize = 16;
 /// through a name: see `sender`).
 const NETWORK: u32 = 1 << 31;
 
-/// Capacity kept when the queue empties; anything larger is released.
+/// Capacity kept when the queue empties; anything larger is released
+/// once [`SHRINK_GRACE`] has passed.
 const KEEP_CAPACITY: usize = 4096;
+/// How long a ring under a quarter full keeps its capacity. Backlogs of a
+/// writer running ahead of its reader come and go within milliseconds; a
+/// slot read back and left alone gives its memory back well within a
+/// second (docs/performance.md, "Large messages").
+pub const SHRINK_GRACE: Duration = Duration::from_millis(100);
+/// The most capacity the drained rings of the whole process keep beyond
+/// what they queue, so that slots drained one after another within the
+/// grace do not add up to more than the quotas allow plus this constant.
+pub const KEEP_BUDGET: usize = 64 << 20;
+/// Capacity drained rings keep now, against [`KEEP_BUDGET`].
+static KEPT: AtomicUsize = AtomicUsize::new(0);
+
+fn reserve_kept(bytes: usize) -> bool {
+    KEPT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |kept| {
+        kept.checked_add(bytes).filter(|&k| k <= KEEP_BUDGET)
+    })
+    .is_ok()
+}
+
+fn release_kept(bytes: usize) {
+    KEPT.fetch_sub(bytes, Ordering::Relaxed);
+}
 /// Largest buffer a thread keeps for copying messages out (one per FUSE
 /// thread, so a constant, not a charge); a larger message is copied into
 /// a buffer of its own.
@@ -88,16 +126,61 @@ impl Drop for Taken {
 /// were pushed or popped since the last one: O(1) per byte queued, amortised.
 const SHRINK_BELOW: usize = 4;
 
-#[derive(Default)]
 pub struct MessageQueue {
     ring: VecDeque<u8>,
     count: usize,
     payload: usize,
+    /// When the ring fell under a quarter full, while it keeps its capacity.
+    low_since: Option<Instant>,
+    /// Bytes reserved against [`KEEP_BUDGET`] while `low_since` is set.
+    kept: usize,
+    grace: Duration,
+}
+
+impl Default for MessageQueue {
+    fn default() -> Self {
+        Self::with_grace(SHRINK_GRACE)
+    }
+}
+
+impl Drop for MessageQueue {
+    fn drop(&mut self) {
+        release_kept(std::mem::take(&mut self.kept));
+    }
 }
 
 impl MessageQueue {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A queue whose ring shrinks `grace` after falling under a quarter
+    /// full (at once for zero).
+    pub fn with_grace(grace: Duration) -> Self {
+        Self {
+            ring: VecDeque::new(),
+            count: 0,
+            payload: 0,
+            low_since: None,
+            kept: 0,
+            grace,
+        }
+    }
+
+    /// When the ring is due to shrink, if it keeps capacity it does not use.
+    pub fn shrink_due(&self) -> Option<Instant> {
+        self.low_since.map(|at| at + self.grace)
+    }
+
+    /// Shrinks the ring if it has stayed under a quarter full for the grace
+    /// as of `now`; returns when it is due otherwise.
+    pub fn shrink_if_due(&mut self, now: Instant) -> Option<Instant> {
+        let due = self.shrink_due()?;
+        if now >= due {
+            self.shrink();
+            return None;
+        }
+        Some(due)
     }
 
     pub fn len(&self) -> usize {
@@ -146,6 +229,14 @@ impl MessageQueue {
         self.ring.extend(msg.iter());
         self.count += 1;
         self.payload += msg.len();
+        if self.low_since.is_some() && !self.under_a_quarter() {
+            self.low_since = None;
+            release_kept(std::mem::take(&mut self.kept));
+        }
+    }
+
+    fn under_a_quarter(&self) -> bool {
+        self.ring.len() < self.ring.capacity() / SHRINK_BELOW
     }
 
     fn front_word(&self) -> Option<u32> {
@@ -199,9 +290,11 @@ impl MessageQueue {
         let len = self.front_len()?;
         let (sender, network) = self.front_sender()?;
         let charged = FRAME + len;
-        if self.count == 1 {
+        // A large ring stays for the next backlog: copying a message out
+        // costs less than the page faults of a fresh ring.
+        if self.count == 1 && (self.ring.capacity() <= KEEP_CAPACITY || self.grace.is_zero()) {
             let ring = std::mem::take(&mut self.ring);
-            *self = Self::default();
+            *self = Self::with_grace(self.grace);
             return Some(Taken {
                 bytes: TakenBytes::Ring(ring),
                 len,
@@ -253,14 +346,33 @@ impl MessageQueue {
     }
 
     fn give_back_unused(&mut self) {
-        let (used, capacity) = (self.ring.len(), self.ring.capacity());
-        if capacity <= KEEP_CAPACITY {
+        let capacity = self.ring.capacity();
+        if capacity <= KEEP_CAPACITY || !(self.ring.is_empty() || self.under_a_quarter()) {
             return;
         }
-        if used == 0 {
-            self.ring = VecDeque::new();
-        } else if used < capacity / SHRINK_BELOW {
-            self.ring.shrink_to((used * 2).max(KEEP_CAPACITY));
+        match self.low_since {
+            Some(_) => {
+                // The timer shrinks an idle ring; a busy one checks here.
+                let _ = self.shrink_if_due(Instant::now());
+            }
+            None if !self.grace.is_zero() && reserve_kept(capacity) => {
+                self.low_since = Some(Instant::now());
+                self.kept = capacity;
+            }
+            None => self.shrink(),
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.low_since = None;
+        release_kept(std::mem::take(&mut self.kept));
+        let used = self.ring.len();
+        if self.ring.capacity() > KEEP_CAPACITY {
+            if used == 0 {
+                self.ring = VecDeque::new();
+            } else if self.under_a_quarter() {
+                self.ring.shrink_to((used * 2).max(KEEP_CAPACITY));
+            }
         }
     }
 
@@ -270,7 +382,7 @@ impl MessageQueue {
         while let Some((charged, code, from_network)) = self.pop_front() {
             each(charged, code, from_network);
         }
-        *self = Self::default();
+        *self = Self::with_grace(self.grace);
     }
 }
 
@@ -330,7 +442,7 @@ mod tests {
 
     #[test]
     fn memory_is_released_when_drained() {
-        let mut q = MessageQueue::new();
+        let mut q = MessageQueue::with_grace(Duration::ZERO);
         for _ in 0..10_000 {
             q.push(&[7u8; 64], &NOBODY, false, usize::MAX);
         }
@@ -351,7 +463,7 @@ mod tests {
 
     #[test]
     fn capacity_follows_occupancy_down_to_the_last_message() {
-        let mut q = MessageQueue::new();
+        let mut q = MessageQueue::with_grace(Duration::ZERO);
         // A slot filled to a 16 MiB quota, then read back but for one message.
         let quota = 16 << 20;
         let msg = [3u8; 1000];
@@ -371,7 +483,7 @@ mod tests {
 
     #[test]
     fn wrapped_messages_survive_a_shrink() {
-        let mut q = MessageQueue::new();
+        let mut q = MessageQueue::with_grace(Duration::ZERO);
         let msg = |i: u32| -> Vec<u8> { (0..100 + i % 50).map(|b| (b ^ i) as u8).collect() };
         // Pop and push until the ring's contents wrap around its end, then
         // drain far enough for it to shrink.
@@ -401,7 +513,7 @@ mod tests {
 
     #[test]
     fn a_queue_going_back_and_forth_keeps_its_capacity() {
-        let mut q = MessageQueue::new();
+        let mut q = MessageQueue::with_grace(Duration::ZERO);
         for _ in 0..10_000 {
             q.push(&[5u8; 84], &NOBODY, false, usize::MAX);
         }
@@ -438,5 +550,106 @@ mod tests {
             charged += c;
         });
         assert_eq!(charged, 116 * 1000);
+    }
+
+    /// Tests that need the budget (or spend it) take turns.
+    static BUDGET: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn a_drained_ring_keeps_its_capacity_for_the_grace() {
+        let _turn = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
+        let grace = Duration::from_secs(3600);
+        let mut q = MessageQueue::with_grace(grace);
+        let msg = [9u8; 60 << 10];
+        for _ in 0..64 {
+            q.push(&msg, &NOBODY, false, usize::MAX);
+        }
+        let peak = q.ring.capacity();
+        assert!(peak >= 64 * (msg.len() + FRAME));
+        assert_eq!(q.shrink_due(), None, "a full ring is not due to shrink");
+        // Read back to the last message, then that one too: the ring keeps
+        // its capacity and says when it will give it back.
+        while q.len() > 1 {
+            q.take_front().unwrap();
+        }
+        let due = q.shrink_due().expect("a drained ring is due to shrink");
+        assert_eq!(q.ring.capacity(), peak);
+        assert_eq!(q.take_front().unwrap().message(), &msg[..]);
+        assert_eq!(q.ring.capacity(), peak, "the last message leaves the ring");
+        assert_eq!(
+            q.shrink_due(),
+            Some(due),
+            "the grace counts from the first fall"
+        );
+        // A backlog within the grace reuses the ring and ends the wait.
+        for _ in 0..32 {
+            q.push(&msg, &NOBODY, false, usize::MAX);
+        }
+        assert_eq!(q.ring.capacity(), peak);
+        assert_eq!(q.shrink_due(), None);
+        while q.len() > 1 {
+            q.pop_front();
+        }
+        let due = q.shrink_due().expect("drained again");
+        // Not before the deadline; at it, down to what is queued.
+        let before = due - Duration::from_millis(1);
+        assert_eq!(q.shrink_if_due(before), Some(due));
+        assert_eq!(q.ring.capacity(), peak);
+        assert_eq!(q.shrink_if_due(due), None);
+        assert_capacity_follows(&q, "after the grace");
+        assert_eq!(q.shrink_due(), None);
+        assert_eq!(front(&q).unwrap(), msg);
+        q.pop_front();
+        // Empty now, with the two messages' worth it shrank to: that waits
+        // its grace too, then goes.
+        let due = q.shrink_due().expect("an empty ring keeps its capacity");
+        q.shrink_if_due(due);
+        assert!(q.ring.capacity() <= KEEP_CAPACITY);
+    }
+
+    #[test]
+    fn a_ring_past_its_grace_shrinks_when_next_read() {
+        let _turn = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = MessageQueue::with_grace(Duration::from_millis(1));
+        for _ in 0..1000 {
+            q.push(&[4u8; 1000], &NOBODY, false, usize::MAX);
+        }
+        while q.len() > 10 {
+            q.pop_front();
+        }
+        assert!(q.shrink_due().is_some());
+        std::thread::sleep(Duration::from_millis(5));
+        q.pop_front();
+        assert_eq!(q.shrink_due(), None);
+        assert_capacity_follows(&q, "read after the grace");
+    }
+
+    #[test]
+    fn kept_capacity_is_returned_to_the_budget() {
+        let _turn = BUDGET.lock().unwrap_or_else(|e| e.into_inner());
+        let grace = Duration::from_secs(3600);
+        let mut q = MessageQueue::with_grace(grace);
+        for _ in 0..100 {
+            q.push(&[1u8; 10_000], &NOBODY, false, usize::MAX);
+        }
+        while q.pop_front().is_some() {}
+        let kept = q.kept;
+        assert!(kept > 0 && kept == q.ring.capacity());
+        assert!(KEPT.load(Ordering::Relaxed) >= kept);
+        // Dropped with its capacity: the reservation goes with it.
+        let mut other = MessageQueue::with_grace(grace);
+        other.push(&[1u8; 10], &NOBODY, false, usize::MAX);
+        drop(q);
+        // A ring that finds the budget spent shrinks at once.
+        let spent = KEEP_BUDGET - KEPT.load(Ordering::Relaxed);
+        assert!(reserve_kept(spent));
+        let mut r = MessageQueue::with_grace(grace);
+        for _ in 0..100 {
+            r.push(&[1u8; 10_000], &NOBODY, false, usize::MAX);
+        }
+        while r.pop_front().is_some() {}
+        release_kept(spent);
+        assert_eq!(r.shrink_due(), None);
+        assert!(r.ring.capacity() <= KEEP_CAPACITY);
     }
 }

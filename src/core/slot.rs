@@ -41,6 +41,10 @@ pub struct ReadCall {
 /// answer, so a few suffice; the oldest is forgotten first.
 const FILLED_CALLS: usize = 64;
 
+/// The timer's name for a slot's shrink deadline; readers are numbered from
+/// 0 and never get this far.
+const SHRINK: u64 = u64::MAX;
+
 /// Who a message is charged to: its writer (see `quota.rs` for why).
 pub fn account_of(sender: &Sender) -> Account {
     match sender {
@@ -99,6 +103,9 @@ struct SlotState {
     /// exactly: a read from that thread which says it has returned those
     /// bytes continues that call, which already has its message.
     filled: Vec<(u32, u64)>,
+    /// The timer that shrinks a drained queue's ring even if nobody reads
+    /// again, and the deadline it was set for.
+    shrink_timer: Option<(TimerKey, Instant)>,
 }
 
 impl SlotState {
@@ -172,6 +179,7 @@ impl Slot {
                 last_message: SystemTime::now(),
                 last_sender: None,
                 filled: Vec::new(),
+                shrink_timer: None,
             }),
             max_queued,
             accounting,
@@ -381,6 +389,7 @@ impl Slot {
             };
             self.taken(&mut st, &taken);
             st.handed(call, size, len);
+            self.arm_shrink(&mut st);
             drop(st);
             respond(Ok(taken.message()));
             return None;
@@ -414,6 +423,20 @@ impl Slot {
         Some(id)
     }
 
+    /// Makes sure a ring keeping capacity it does not use is shrunk when
+    /// its grace ends (see `queue.rs`), whether or not anyone reads again.
+    /// Only a read lowers what is queued, so only a read calls this.
+    fn arm_shrink(self: &Arc<Self>, st: &mut SlotState) {
+        let due = st.queue.shrink_due();
+        if st.shrink_timer.map(|(_, at)| at) == due {
+            return;
+        }
+        if let Some((key, _)) = st.shrink_timer.take() {
+            self.timer.cancel(key);
+        }
+        st.shrink_timer = due.map(|at| (self.timer.add(at, Arc::downgrade(self), SHRINK), at));
+    }
+
     /// Ends the wait of reader `id` with EINTR, if it still waits: nothing
     /// is taken from the queue.
     pub fn cancel(&self, id: u64) -> bool {
@@ -429,6 +452,14 @@ impl Slot {
 
     /// The read timeout of reader `id` passed: it gets end of file.
     pub(crate) fn expire(&self, id: u64) {
+        if id == SHRINK {
+            let mut st = self.state.lock();
+            st.shrink_timer = None;
+            // The deadline armed is the queue's latest: the ring is due now,
+            // or a write filled it past a quarter again and it keeps all.
+            st.queue.shrink_if_due(Instant::now());
+            return;
+        }
         let w = self.state.lock().waiters.remove(&id);
         if let Some(w) = w {
             (w.respond)(Ok(&[]));
@@ -442,6 +473,9 @@ impl Slot {
             let mut st = self.state.lock();
             st.closed.get_or_insert(reason);
             self.discard(&mut st);
+            if let Some((key, _)) = st.shrink_timer.take() {
+                self.timer.cancel(key);
+            }
             let waiters = std::mem::take(&mut st.waiters);
             for w in waiters.values() {
                 if let Some(key) = w.deadline {
