@@ -579,6 +579,17 @@ impl Worker {
         }
     }
 
+    /// Runs `role` from start to end: ready, go, its one result, a clean
+    /// exit.
+    pub fn run<T: DeserializeOwned>(role: &Role, timeout: Duration) -> Result<T> {
+        let mut worker = Self::spawn(role, timeout)?;
+        worker.ready()?;
+        worker.send("go")?;
+        let result = worker.result()?;
+        worker.finish()?;
+        Ok(result)
+    }
+
     pub fn ready(&self) -> Result<()> {
         match self.line()?.as_str() {
             "ready" => Ok(()),

@@ -1254,7 +1254,7 @@ impl Bench<'_> {
             server.result()
         };
         let create = phase("create")?;
-        let mut writer = Worker::spawn(
+        let write: Phase = Worker::run(
             &Role::SlotsWriter {
                 system,
                 dir: dir_s,
@@ -1263,10 +1263,6 @@ impl Bench<'_> {
             },
             timeout,
         )?;
-        writer.ready()?;
-        writer.send("go")?;
-        let write: Phase = writer.result()?;
-        writer.finish()?;
         let list = phase("list")?;
         let read = phase("read")?;
         let close = phase("close")?;
@@ -1459,7 +1455,7 @@ impl Bench<'_> {
             reader.ready()?;
             settle();
             let rss_before = harness::rss_bytes(pid)?;
-            let mut writer = Worker::spawn(
+            let wrote: Timing = Worker::run(
                 &Role::Writer {
                     target,
                     writer_id: 0,
@@ -1467,10 +1463,6 @@ impl Bench<'_> {
                 },
                 timeout,
             )?;
-            writer.ready()?;
-            writer.send("go")?;
-            let wrote: Timing = writer.result()?;
-            writer.finish()?;
             settle();
             let rss_queued = harness::rss_bytes(pid)?;
             reader.send("go")?;
@@ -1870,7 +1862,7 @@ impl Bench<'_> {
             timeout,
         )?;
         server.ready()?;
-        let mut writer = Worker::spawn(
+        let _: Timing = Worker::run(
             &Role::Writer {
                 target: Target {
                     system: System::Mailslotfs,
@@ -1883,10 +1875,6 @@ impl Bench<'_> {
             },
             timeout,
         )?;
-        writer.ready()?;
-        writer.send("go")?;
-        let _: Timing = writer.result()?;
-        writer.finish()?;
         server.send("go")?;
         let deadline = std::time::Instant::now() + timeout;
         loop {
