@@ -1755,27 +1755,40 @@ impl Bench<'_> {
         let sent: receive::Sent = sender.result()?;
         sender.finish()?;
         // Settled: every datagram sent has reached the socket or been
-        // dropped there, and the server has read all that was queued for
-        // it; or nothing has moved for half a second.
-        let mut last = (u64::MAX, u64::MAX);
+        // dropped there, the server has read all that was queued for it,
+        // and the daemon has counted what it lost (a socket's drops after
+        // its last queued datagram are counted once the socket falls idle,
+        // up to 125 ms later); or nothing has moved for half a second.
+        let mut last = (u64::MAX, u64::MAX, u64::MAX);
         let mut still_since = std::time::Instant::now();
         let deadline = std::time::Instant::now() + timeout;
+        let since_before = |now: &BTreeMap<String, u64>, name: &str| {
+            now.get(name)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(counters_before.get(name).copied().unwrap_or(0))
+        };
         loop {
             server.send("count")?;
             let got: receive::Received = server.result()?;
             let udp = receive::UdpStats::of(receiver)?.since(udp_before);
             let at_socket = udp.in_datagrams + udp.rcvbuf_errors >= sent.sent;
-            let queued = if ms {
+            let (queued, counted) = if ms {
                 let now = counters()?;
-                now.get("delivered").copied().unwrap_or(0)
-                    - counters_before.get("delivered").copied().unwrap_or(0)
+                let dropped: u64 = now
+                    .keys()
+                    .filter(|n| n.starts_with("dropped_"))
+                    .map(|n| since_before(&now, n))
+                    .sum();
+                (since_before(&now, "delivered"), dropped)
             } else {
-                udp.in_datagrams
+                (udp.in_datagrams, udp.rcvbuf_errors)
             };
-            if at_socket && got.read + got.duplicates + got.malformed >= queued {
+            let read = got.read + got.duplicates + got.malformed;
+            if at_socket && read >= queued && read + counted >= sent.sent {
                 break;
             }
-            let now = (got.read, udp.in_datagrams + udp.rcvbuf_errors);
+            let now = (got.read, udp.in_datagrams + udp.rcvbuf_errors, counted);
             if now != last {
                 last = now;
                 still_since = std::time::Instant::now();
