@@ -882,15 +882,21 @@ fn targets(r: &Report) -> Vec<TargetRow> {
         Some((row.vs_floor?, row.floor))
     };
     let mut out = Vec::new();
-    let pairs = vs(ms("pairs", 64));
-    out.push(bound_target(
-        "pairs-64B",
-        "pairs at 64 B ≥ 0.90 × best floor",
-        pairs.map(|p| p.0),
-        0.90,
-        true,
-        |x| format!("{x:.2} × {}", floor_name(pairs.and_then(|p| p.1))),
-    ));
+    for (size, name, goal) in [
+        (64, "pairs-64B", "pairs at 64 B ≥ 0.90 × best floor"),
+        (4096, "pairs-4KiB", "pairs at 4 KiB ≥ 0.90 × best floor"),
+        (61440, "pairs-60KiB", "pairs at 60 KiB ≥ 0.90 × best floor"),
+    ] {
+        let pairs = vs(ms("pairs", size));
+        out.push(bound_target(
+            name,
+            goal,
+            pairs.map(|p| p.0),
+            0.90,
+            true,
+            |x| format!("{x:.2} × {}", floor_name(pairs.and_then(|p| p.1))),
+        ));
+    }
     let fan = vs(ms("fan-in", 64));
     out.push(bound_target(
         "fan-in",

@@ -323,6 +323,8 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
     let targets = report["targets"].as_array().expect("targets");
     for name in [
         "pairs-64B",
+        "pairs-4KiB",
+        "pairs-60KiB",
         "fan-in",
         "wake-up",
         "waiting-cpu",
