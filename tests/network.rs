@@ -338,22 +338,17 @@ fn remote_targets_are_refused_while_the_network_is_off() {
     assert_eq!(out, "ENETDOWN OK\n");
 }
 
-/// One host floods a slot that nobody reads; another host's writes still
-/// arrive. Each source address may queue a quarter of the network's
-/// bytes (`max_user_bytes`, here 40000: 10000 a host, 24 messages of 400
-/// bytes and 16 of overhead). Before, the flood took the network's whole
-/// share and the second host's writes were dropped as "queue full".
-#[test]
-fn one_host_cannot_take_the_whole_network_share() {
-    let mut lan = Lan::new(3);
-    let b = lan.start_with(1, &["-o", "max_user_bytes=40000"]);
+/// A process serving `inbox` under mount `b`, open to the network (0622
+/// whatever the umask), that runs `then` (Python, with the slot's `fd`)
+/// once a line arrives on its standard input.
+fn inbox_holder(b: &std::path::Path, then: &str) -> std::process::Child {
     let holder = Command::new("python3")
         .args([
             "-c",
-            "import os, sys\nos.umask(0)\nfd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY, 0o622)\n\
-             print('ready', flush=True)\nsys.stdin.readline()\nos.set_blocking(fd, False)\ngot = []\n\
-             while True:\n    try:\n        got.append(os.read(fd, 1000)[:1].decode())\n    except BlockingIOError:\n        break\n\
-             print(got.count('A'), got.count('B'))",
+            &format!(
+                "import os, sys\nos.umask(0)\nfd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY, 0o622)\n\
+                 print('ready', flush=True)\nsys.stdin.readline()\n{then}"
+            ),
         ])
         .arg(b.join("inbox"))
         .stdin(Stdio::piped())
@@ -363,6 +358,24 @@ fn one_host_cannot_take_the_whole_network_share() {
     wait_until("the inbox slot", Duration::from_secs(10), || {
         b.join("inbox").exists()
     });
+    holder
+}
+
+/// One host floods a slot that nobody reads; another host's writes still
+/// arrive. Each source address may queue a quarter of the network's
+/// bytes (`max_user_bytes`, here 40000: 10000 a host, 24 messages of 400
+/// bytes and 16 of overhead). Before, the flood took the network's whole
+/// share and the second host's writes were dropped as "queue full".
+#[test]
+fn one_host_cannot_take_the_whole_network_share() {
+    let mut lan = Lan::new(3);
+    let b = lan.start_with(1, &["-o", "max_user_bytes=40000"]);
+    let holder = inbox_holder(
+        &b,
+        "os.set_blocking(fd, False)\ngot = []\n\
+         while True:\n    try:\n        got.append(os.read(fd, 1000)[:1].decode())\n    except BlockingIOError:\n        break\n\
+         print(got.count('A'), got.count('B'))",
+    );
     let dir = lan.dir.path().to_owned();
     for (i, byte, count) in [(0usize, b'A', 200), (2, b'B', 5)] {
         let file = dir.join(format!("flood{i}"));
@@ -434,20 +447,7 @@ fn rcvbuf_errors(lan: &Lan, i: usize) -> u64 {
 fn socket_drops_are_counted_when_no_datagram_follows_them() {
     let mut lan = Lan::new(2);
     let b = lan.start(1);
-    let holder = Command::new("python3")
-        .args([
-            "-c",
-            "import os, sys\nos.umask(0)\nfd = os.open(sys.argv[1], os.O_CREAT | os.O_RDONLY, 0o622)\n\
-             print('ready', flush=True)\nsys.stdin.readline()",
-        ])
-        .arg(b.join("inbox"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the inbox slot", Duration::from_secs(10), || {
-        b.join("inbox").exists()
-    });
+    let holder = inbox_holder(&b, "");
     let file = lan.dir.path().join("burst");
     fs::write(&file, datagram("HOST1", "\\MAILSLOT\\INBOX", &[b'x'; 400])).unwrap();
     let errors_before = rcvbuf_errors(&lan, 1);
@@ -460,7 +460,11 @@ fn socket_drops_are_counted_when_no_datagram_follows_them() {
          if i % 200 == 0: time.sleep(0.001)",
         lan.hosts[1].addr
     );
-    let sent = lan.in_ns(0, "python3").args(["-c", &sender]).arg(&file).status();
+    let sent = lan
+        .in_ns(0, "python3")
+        .args(["-c", &sender])
+        .arg(&file)
+        .status();
     nix::sys::signal::kill(daemon, nix::sys::signal::Signal::SIGCONT).unwrap();
     // Nothing more is sent: the count stays what the burst left.
     let dropped = rcvbuf_errors(&lan, 1) - errors_before;
@@ -473,7 +477,10 @@ fn socket_drops_are_counted_when_no_datagram_follows_them() {
     );
     assert_eq!(lan.counter(1, "dropped_socket"), dropped);
     let (received, delivered) = (lan.counter(1, "received"), lan.counter(1, "delivered"));
-    assert!(received > 0 && delivered == received, "{received} {delivered}");
+    assert!(
+        received > 0 && delivered == received,
+        "{received} {delivered}"
+    );
     assert!(
         lan.log(1).contains("for a full receive buffer"),
         "{}",
