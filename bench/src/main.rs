@@ -140,6 +140,12 @@ struct Plan {
 const LATENCY_SIZE: usize = 64;
 const FAN_IN_SIZE: usize = 64;
 const MEMORY_SIZE: usize = 64;
+/// Pairs of this size or more run a second time with the writer held at
+/// most [`NEAR_AHEAD`] messages in front of its reader (2 MiB at 60 KiB,
+/// within this machine's caches), so that the table tells the cost of a
+/// message from the cost of a backlog.
+const NEAR_FROM: usize = 4096;
+const NEAR_AHEAD: u64 = 32;
 /// The neighbours workload: the victim's message size, its user and the
 /// flooding user's, the flood's message size and how many client handles
 /// it opens before closing them all.
@@ -512,6 +518,7 @@ fn run(opts: &Options) -> Result<()> {
         fan_in_writers: plan.fan_in_writers,
         fan_in_messages_per_writer: plan.fan_in_per_writer,
         fan_in_rounds: plan.fan_in_rounds,
+        near_ahead: NEAR_AHEAD,
         client_open: match opts.client_open {
             ClientOpen::Wronly => "wronly".into(),
             ClientOpen::Rdwr => "rdwr".into(),
@@ -678,6 +685,26 @@ impl Bench<'_> {
         }
     }
 
+    fn record_near(&mut self, size: usize, subject: Subject, flow: Flow) {
+        let raw = &mut self.raw;
+        match subject {
+            Subject::Floor(k) => raw
+                .floor_near_pairs
+                .entry(size)
+                .or_default()
+                .entry(k)
+                .or_default()
+                .push(flow),
+            s => raw
+                .near_pairs
+                .entry(size)
+                .or_default()
+                .entry(s.system())
+                .or_default()
+                .push(flow),
+        }
+    }
+
     fn measure_all(&mut self, slot_counts: &[usize], work: &Path) -> Result<()> {
         let plan = self.plan;
         let subjects = self.subjects();
@@ -688,7 +715,7 @@ impl Bench<'_> {
                 for &(size, count) in &plan.pair_sizes {
                     for subject in rotated(&subjects, run + step) {
                         let target = self.target(subject, size);
-                        let flow = self.flow(subject, target, 1, count)?;
+                        let flow = self.flow(subject, target, 1, count, None)?;
                         eprintln!(
                             "{tag}: pairs {:>7} {:<26} {:>10} msg/s",
                             report::size_label(size),
@@ -696,6 +723,22 @@ impl Bench<'_> {
                             report::grouped(flow.rate())
                         );
                         self.record(Some(size), subject, flow);
+                    }
+                    step += 1;
+                }
+                // The large sizes again, the writer held near its reader:
+                // what a backlog costs, apart from what a message costs.
+                for &(size, count) in plan.pair_sizes.iter().filter(|(s, _)| *s >= NEAR_FROM) {
+                    for subject in rotated(&subjects, run + step) {
+                        let target = self.target(subject, size);
+                        let flow = self.flow(subject, target, 1, count, Some(NEAR_AHEAD))?;
+                        eprintln!(
+                            "{tag}: pairs {:>7} {:<26} {:>10} msg/s (writer ≤ {NEAR_AHEAD} ahead)",
+                            report::size_label(size),
+                            subject.name(),
+                            report::grouped(flow.rate())
+                        );
+                        self.record_near(size, subject, flow);
                     }
                     step += 1;
                 }
@@ -838,7 +881,7 @@ impl Bench<'_> {
         let mut flows = Vec::new();
         for subject in rotated(&subjects, k) {
             let target = self.target(subject, 64);
-            let flow = self.flow(subject, target, 1, pairs_count)?;
+            let flow = self.flow(subject, target, 1, pairs_count, None)?;
             eprintln!(
                 "{tag}: threads {:<6} {:<26} {:>10} msg/s",
                 report::THREADS_PAIRS,
@@ -889,8 +932,13 @@ impl Bench<'_> {
         for round in 0..plan.fan_in_rounds {
             for subject in rotated(subjects, k + round) {
                 let target = self.target(subject, FAN_IN_SIZE);
-                let flow =
-                    self.flow(subject, target, plan.fan_in_writers, plan.fan_in_per_writer)?;
+                let flow = self.flow(
+                    subject,
+                    target,
+                    plan.fan_in_writers,
+                    plan.fan_in_per_writer,
+                    None,
+                )?;
                 eprintln!(
                     "{what} {:<26} {:>10} msg/s (round {}/{})",
                     subject.name(),
@@ -956,23 +1004,38 @@ impl Bench<'_> {
     }
 
     /// `writers` processes each send `per_writer` messages to one reader
-    /// process. Timed from the first send to the last receive.
+    /// process. Timed from the first send to the last receive. With
+    /// `ahead`, each writer waits while it is that many messages in front
+    /// of what the reader has read.
     fn flow(
         &mut self,
         subject: Subject,
         target: Target,
         writers: u32,
         per_writer: u64,
+        ahead: Option<u64>,
     ) -> Result<Flow> {
         let timeout = self.plan.timeout;
         let verify = target.system != System::Floor;
         let uid = self.as_uid;
+        let lead = match ahead {
+            Some(ahead) => {
+                let path = self.dirs.fifo.join(format!("lead{}", self.next()));
+                std::fs::write(&path, 0u64.to_le_bytes())?;
+                Some(roles::Lead {
+                    path: path.display().to_string(),
+                    ahead,
+                })
+            }
+            None => None,
+        };
         let mut reader = Worker::spawn_as(
             &Role::Reader {
                 target: target.clone(),
                 writers,
                 per_writer,
                 verify,
+                progress: lead.as_ref().map(|l| l.path.clone()),
             },
             timeout,
             uid,
@@ -985,6 +1048,7 @@ impl Bench<'_> {
                     target: target.clone(),
                     writer_id,
                     count: per_writer,
+                    lead: lead.clone(),
                 },
                 timeout,
                 uid,
@@ -1386,7 +1450,7 @@ impl Bench<'_> {
             .map_or(1_000, |p| p.1);
         let measured = (|| -> Result<(Flow, LatencySummary)> {
             let target = self.target(Subject::Neighbours, NEIGHBOURS_SIZE);
-            let pairs = self.flow(Subject::Neighbours, target, 1, count)?;
+            let pairs = self.flow(Subject::Neighbours, target, 1, count, None)?;
             let latency = self.latency(Subject::Neighbours)?;
             Ok((pairs, latency))
         })();
@@ -1449,6 +1513,7 @@ impl Bench<'_> {
                     writers: 1,
                     per_writer: count,
                     verify: true,
+                    progress: None,
                 },
                 timeout,
             )?;
@@ -1460,6 +1525,7 @@ impl Bench<'_> {
                     target,
                     writer_id: 0,
                     count,
+                    lead: None,
                 },
                 timeout,
             )?;
@@ -1885,6 +1951,7 @@ impl Bench<'_> {
                 },
                 writer_id: 0,
                 count,
+                lead: None,
             },
             timeout,
         )?;

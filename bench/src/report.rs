@@ -164,6 +164,8 @@ pub struct NeighboursRow {
 }
 
 /// The two steps of the threads workload.
+/// Pairs with the writer held within a few messages of its reader.
+pub const NEAR_PAIRS: &str = "pairs-near";
 pub const THREADS_PAIRS: &str = "pairs";
 pub const THREADS_FAN_IN: &str = "fan-in";
 
@@ -173,6 +175,9 @@ pub struct Raw {
     /// until the best of them is known.
     pub pairs: BTreeMap<usize, BTreeMap<System, Vec<Flow>>>,
     pub floor_pairs: BTreeMap<usize, BTreeMap<FloorKind, Vec<Flow>>>,
+    /// Pairs again, each writer held within a few messages of its reader.
+    pub near_pairs: BTreeMap<usize, BTreeMap<System, Vec<Flow>>>,
+    pub floor_near_pairs: BTreeMap<usize, BTreeMap<FloorKind, Vec<Flow>>>,
     pub fan_in: BTreeMap<System, Vec<Flow>>,
     pub floor_fan_in: BTreeMap<FloorKind, Vec<Flow>>,
     pub latency: BTreeMap<System, Vec<LatencySummary>>,
@@ -241,6 +246,8 @@ pub struct Settings {
     pub mailslotfs_threads: Option<u16>,
     /// The floors measured in every throughput, latency and slots step.
     pub floors: Vec<FloorKind>,
+    /// How far a writer of the `pairs-near` workload may run ahead.
+    pub near_ahead: u64,
     /// mailslotfs `--threads` values of the threads workload.
     pub thread_counts: Vec<u16>,
     pub pair_sizes: Vec<(usize, u64)>,
@@ -560,6 +567,16 @@ pub fn build(raw: &Raw, machine: Machine, settings: Settings, notes: Vec<String>
             1,
             by_system,
             raw.floor_pairs.get(&size).unwrap_or(&no_floors),
+            &mut floors,
+        ));
+    }
+    for (&size, by_system) in &raw.near_pairs {
+        throughput.extend(with_best_floor(
+            NEAR_PAIRS,
+            &format!("{NEAR_PAIRS} 1→1 {}", size_label(size)),
+            1,
+            by_system,
+            raw.floor_near_pairs.get(&size).unwrap_or(&no_floors),
             &mut floors,
         ));
     }
@@ -1063,6 +1080,13 @@ pub fn table(r: &Report) -> String {
         s.fan_in_writers,
         grouped(s.fan_in_messages_per_writer as f64)
     );
+    if r.throughput.iter().any(|t| t.workload == NEAR_PAIRS) {
+        let _ = writeln!(
+            t,
+            "{NEAR_PAIRS}: pairs again, the writer waiting whenever it is {} messages ahead of its reader: a message's cost without a backlog's\n",
+            s.near_ahead
+        );
+    }
     let workload = |name: &str, writers: u32| {
         if name == THREADS_FAN_IN {
             format!("fan-in {writers}→1")

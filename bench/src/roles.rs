@@ -32,11 +32,17 @@ pub enum Role {
         writers: u32,
         per_writer: u64,
         verify: bool,
+        /// Where it counts the messages it has read, for a writer held
+        /// within a lead of it.
+        #[serde(default)]
+        progress: Option<String>,
     },
     Writer {
         target: Target,
         writer_id: u32,
         count: u64,
+        #[serde(default)]
+        lead: Option<Lead>,
     },
     /// Blocks on an empty queue `rounds` times; each message carries the
     /// time it was sent.
@@ -283,6 +289,58 @@ fn answer<T: Serialize>(value: &T) -> Result<()> {
 /// Every message begins with who sent it and its number.
 const HEADER: usize = 12;
 
+/// A writer held at most `ahead` messages in front of its reader, whose
+/// count of messages read is the 8-byte file `path` both map.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lead {
+    pub path: String,
+    pub ahead: u64,
+}
+
+/// A count two processes share through a mapped file.
+struct SharedCount {
+    ptr: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+}
+
+impl SharedCount {
+    fn open(path: &str) -> Result<Self> {
+        use std::os::fd::AsRawFd;
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        if file.metadata()?.len() < 8 {
+            return Err(format!("{path}: not a shared count").into());
+        }
+        // SAFETY: a fresh shared mapping of the file's first 8 bytes.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(format!("mapping {path}: {}", std::io::Error::last_os_error()).into());
+        }
+        let ptr = std::ptr::NonNull::new(p.cast()).ok_or("mmap returned null")?;
+        Ok(Self { ptr })
+    }
+
+    fn get(&self) -> &std::sync::atomic::AtomicU64 {
+        // SAFETY: mapped, page-aligned and alive as long as `self`; every
+        // access to it is atomic.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl Drop for SharedCount {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `open`.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), 8) };
+    }
+}
+
 fn stamp(msg: &mut [u8], writer: u32, seq: u64) {
     msg[..4].copy_from_slice(&writer.to_le_bytes());
     msg[4..12].copy_from_slice(&seq.to_le_bytes());
@@ -296,11 +354,20 @@ fn run(role: Role) -> Result<()> {
             writers,
             per_writer,
             verify,
+            progress,
         } => {
             let mut reader = Reader::create(&target)?;
+            let progress = progress.as_deref().map(SharedCount::open).transpose()?;
             say("ready");
             control.expect("go")?;
-            let timing = receive(&mut reader, &target, writers, per_writer, verify)?;
+            let timing = receive(
+                &mut reader,
+                &target,
+                writers,
+                per_writer,
+                verify,
+                progress.as_ref(),
+            )?;
             answer(&timing)?;
             // The slot (queue, socket) goes away only once told, so that a
             // measurement of the drained daemon still sees it open.
@@ -311,6 +378,7 @@ fn run(role: Role) -> Result<()> {
             target,
             writer_id,
             count,
+            lead,
         } => {
             if target.size < HEADER {
                 return Err(
@@ -318,6 +386,10 @@ fn run(role: Role) -> Result<()> {
                 );
             }
             let mut writer = Writer::open(&target)?;
+            let lead = match lead {
+                Some(l) => Some((SharedCount::open(&l.path)?, l.ahead)),
+                None => None,
+            };
             let mut msg = vec![0x5a; target.size];
             say("ready");
             control.expect("go")?;
@@ -326,6 +398,13 @@ fn run(role: Role) -> Result<()> {
                 ..Timing::default()
             };
             for seq in 0..count {
+                if let Some((read, ahead)) = &lead {
+                    while seq.saturating_sub(read.get().load(std::sync::atomic::Ordering::Acquire))
+                        >= *ahead
+                    {
+                        std::thread::yield_now();
+                    }
+                }
                 stamp(&mut msg, writer_id, seq);
                 t.full_waits += writer.send(&msg)?;
             }
@@ -833,6 +912,7 @@ fn receive(
     writers: u32,
     per_writer: u64,
     verify: bool,
+    progress: Option<&SharedCount>,
 ) -> Result<Timing> {
     let total = u64::from(writers) * per_writer;
     let mut buf = vec![0u8; target.size];
@@ -847,8 +927,11 @@ fn receive(
         start_ns: now_ns(),
         ..Timing::default()
     };
-    for _ in 0..total {
+    for done in 1..=total {
         let n = reader.recv(&mut buf)?;
+        if let Some(p) = progress {
+            p.get().store(done, std::sync::atomic::Ordering::Release);
+        }
         if !verify {
             continue;
         }

@@ -320,6 +320,26 @@ fn smoke_run_writes_json_and_svg_for_all_systems_and_workloads() {
     }
     assert_eq!(recv["accounted"], true, "receive: {recv}");
 
+    // The large pairs again, the writer held near its reader, every
+    // system with its messages checked.
+    for size in [4096, 61440] {
+        let near: Vec<_> = report["throughput"]
+            .as_array()
+            .expect("throughput")
+            .iter()
+            .filter(|t| t["workload"] == "pairs-near" && t["size"] == size)
+            .collect();
+        assert!(
+            near.iter()
+                .any(|t| t["system"] == "mailslotfs" && t["verified"] == true),
+            "no checked pairs-near row of mailslotfs at {size} B"
+        );
+        assert!(
+            near.iter().any(|t| t["system"] == "floor"),
+            "no floor for pairs-near at {size} B"
+        );
+    }
+
     let targets = report["targets"].as_array().expect("targets");
     for name in [
         "pairs-64B",
