@@ -1873,21 +1873,15 @@ impl Bench<'_> {
         server.send("stop")?;
         let got: receive::Received = server.result()?;
         server.finish()?;
-        let delta = |name: &str| -> Option<u64> {
-            Some(
-                counters_after
-                    .get(name)?
-                    .saturating_sub(*counters_before.get(name)?),
-            )
-        };
+        let delta = |name: &str| since_before(&counters_after, name);
         let (dropped_socket, dropped_other) = if ms {
             let other: BTreeMap<String, u64> = counters_after
                 .keys()
                 .filter(|n| n.starts_with("dropped_") && *n != "dropped_socket")
-                .filter_map(|n| Some((n.clone(), delta(n)?)))
+                .map(|n| (n.clone(), delta(n)))
                 .filter(|(_, v)| *v > 0)
                 .collect();
-            (delta("dropped_socket").unwrap_or(0), other)
+            (delta("dropped_socket"), other)
         } else {
             (udp.rcvbuf_errors, BTreeMap::new())
         };
@@ -1908,8 +1902,8 @@ impl Bench<'_> {
             read: got.read,
             duplicates: got.duplicates,
             malformed: got.malformed,
-            received: ms.then(|| delta("received").unwrap_or(0)),
-            delivered: ms.then(|| delta("delivered").unwrap_or(0)),
+            received: ms.then(|| delta("received")),
+            delivered: ms.then(|| delta("delivered")),
             dropped_socket,
             dropped_other,
             dropped_link,
